@@ -1,0 +1,308 @@
+"""
+The single type table: which values the state accepts and their lossless HDF5 form.
+
+================  =========================================  ==============================
+Python value      HDF5 object                                marker attribute
+================  =========================================  ==============================
+ndarray           dataset, same dtype and shape (0-d too)    (none)
+numpy scalar      0-d dataset of its dtype                   ``txpipe_type="npscalar"``
+bool / int        0-d bool / int64 dataset                   ``txpipe_type="bool"/"int"``
+float / complex   0-d float64 / complex128 dataset           ``txpipe_type="float"/"complex"``
+str               UTF-8 variable-length string dataset       ``txpipe_type="str"``
+bytes             1-D uint8 dataset                          ``txpipe_type="bytes"``
+None              empty dataspace (``h5py.Empty``)           ``txpipe_type="none"``
+list / tuple      group, members ``"0"``, ``"1"`` …          ``txpipe_type="list"/"tuple"``
+dict              group in insertion order                   ``txpipe_type="dict"``,
+                                                             ``txpipe_keys="str"/"int"``
+================  =========================================  ==============================
+
+Arrays must have a numeric or bool dtype (kinds ``b i u f c``). Containers nest freely, so
+ragged lists are lists of arrays. Anything else (sets, datetimes, ``Path``, objects, object
+arrays, strings with NUL) raises :class:`~txpipe.errors.UnsupportedValueError` naming the path
+and the type when a step puts it, never later at save time.
+
+Node attributes accept str, bool, int, float, numpy scalars and numeric arrays. Python scalar
+attributes are recorded in the JSON attribute ``txpipe_attr_types`` so they read back as the
+same Python type. Attribute and member names starting with ``txpipe_`` are reserved.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import h5py
+import numpy as np
+
+from txpipe.errors import UnsupportedValueError
+
+TYPE_ATTR = "txpipe_type"
+KEYS_ATTR = "txpipe_keys"
+ATTR_TYPES_ATTR = "txpipe_attr_types"
+RESERVED_PREFIX = "txpipe_"
+NUMERIC_KINDS = frozenset("biufc")
+_INT64 = (-(2**63), 2**63 - 1)
+STR_DTYPE = h5py.string_dtype("utf-8")
+
+
+def _fail(path: str, value: Any, why: str) -> UnsupportedValueError:
+    tname = type(value).__name__
+    if isinstance(value, np.ndarray):
+        tname = f"ndarray[{value.dtype}]"
+    return UnsupportedValueError(f"{path}: cannot hold {tname}: {why}", path=path, value_type=tname)
+
+
+def _check_name(path: str, key: str) -> None:
+    if key == "" or key in (".", "..") or "/" in key or "\x00" in key:
+        raise UnsupportedValueError(f"{path}: dict key {key!r} is not a valid HDF5 name", path=path, value_type="str")
+
+
+def _check_str(path: str, value: str) -> None:
+    if "\x00" in value:
+        raise _fail(path, value, "strings may not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise _fail(path, value, "string is not encodable as UTF-8") from exc
+
+
+def normalize(value: Any, path: str = "") -> Any:
+    """
+    Check that *value* can be held losslessly and return it ready for the state.
+
+    Arrays are frozen in place (``writeable=False``) so that later references (undo
+    before-images) never need copies; ``np.str_`` becomes ``str``; lists, tuples and dicts are
+    rebuilt with their members normalised.
+
+    Raises:
+        UnsupportedValueError: naming *path* (and the member inside it) and the type.
+    """
+    if value is None:
+        return None
+    if isinstance(value, np.ndarray):
+        if isinstance(value, np.ma.MaskedArray):
+            raise _fail(path, value, "masked arrays would lose their mask; store data and mask separately")
+        if type(value) is not np.ndarray:  # subclasses (e.g. np.matrix) become plain arrays
+            value = np.asarray(value)
+        if value.dtype.kind not in NUMERIC_KINDS or value.dtype.names is not None:
+            raise _fail(path, value, "only numeric and bool arrays are supported")
+        if value.dtype.byteorder == ">":
+            raise _fail(path, value, "big-endian arrays are not supported; use .astype(dtype.newbyteorder('='))")
+        value.flags.writeable = False
+        return value
+    if isinstance(value, np.generic):
+        if value.dtype.kind not in NUMERIC_KINDS:
+            if isinstance(value, np.str_):
+                s = str(value)
+                _check_str(path, s)
+                return s
+            raise _fail(path, value, "only numeric and bool numpy scalars are supported")
+        return value
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        if not _INT64[0] <= value <= _INT64[1]:
+            raise _fail(path, value, "Python int outside the int64 range")
+        return value
+    if isinstance(value, (float, complex)):
+        return value
+    if isinstance(value, str):
+        _check_str(path, value)
+        return str(value)
+    if isinstance(value, bytes):
+        return bytes(value)
+    if isinstance(value, (list, tuple)) and type(value) in (list, tuple):
+        items = [normalize(v, f"{path}[{i}]") for i, v in enumerate(value)]
+        return items if type(value) is list else tuple(items)
+    if type(value) is dict:
+        kinds = {type(k) for k in value}
+        if kinds - {str, int}:
+            bad = next(k for k in value if type(k) not in (str, int))
+            raise _fail(path, value, f"dict keys must all be str or all int, found {type(bad).__name__} key {bad!r}")
+        if len(kinds) > 1:
+            raise _fail(path, value, "dict keys must all be str or all int, not a mix")
+        out = {}
+        for k, v in value.items():
+            if isinstance(k, str):
+                _check_name(path, k)
+            elif not _INT64[0] <= k <= _INT64[1]:
+                raise _fail(path, value, f"int dict key {k} outside the int64 range")
+            out[k] = normalize(v, f"{path}[{k!r}]")
+        return out
+    raise _fail(path, value, "not one of the supported types (see txpipe.codec)")
+
+
+def normalize_attr(name: str, value: Any, path: str = "") -> Any:
+    """Check an attribute value; return it ready to store (arrays frozen)."""
+    where = f"{path}@{name}"
+    if not isinstance(name, str) or not name or name.startswith(RESERVED_PREFIX) or "\x00" in name:
+        raise UnsupportedValueError(f"{where}: invalid or reserved attribute name {name!r}", path=path, value_type="str")
+    if isinstance(value, (bool, int, float, str)) and not isinstance(value, np.generic):
+        return normalize(value, where)
+    if isinstance(value, np.generic) and value.dtype.kind in NUMERIC_KINDS:
+        return value
+    if isinstance(value, np.ndarray) and value.dtype.kind in NUMERIC_KINDS and value.dtype.names is None:
+        return normalize(value, where)
+    raise _fail(where, value, "attributes may be str, bool, int, float, numpy scalars or numeric arrays")
+
+
+def nbytes(value: Any) -> int:
+    """Bytes of payload held by *value* (array data, string/bytes length), recursively."""
+    if isinstance(value, np.ndarray):
+        return int(value.nbytes)
+    if isinstance(value, np.generic):
+        return int(value.nbytes)
+    if isinstance(value, (str, bytes)):
+        return len(value)
+    if isinstance(value, (list, tuple)):
+        return sum(nbytes(v) for v in value)
+    if isinstance(value, dict):
+        return sum(nbytes(v) for v in value.values())
+    if value is None or isinstance(value, (bool, int, float, complex)):
+        return 8 if value is not None else 0
+    return 0
+
+
+# --- writing -------------------------------------------------------------------------------------
+
+
+def write_value(parent: h5py.Group, name: str, value: Any) -> h5py.Dataset | h5py.Group:
+    """Create *name* under *parent* holding *value* (already normalised)."""
+    if isinstance(value, np.ndarray):
+        return parent.create_dataset(name, data=value)
+    if isinstance(value, (list, tuple)):
+        g = parent.create_group(name, track_order=True)
+        g.attrs[TYPE_ATTR] = "list" if isinstance(value, list) else "tuple"
+        for i, v in enumerate(value):
+            write_value(g, str(i), v)
+        return g
+    if isinstance(value, dict):
+        g = parent.create_group(name, track_order=True)
+        g.attrs[TYPE_ATTR] = "dict"
+        g.attrs[KEYS_ATTR] = "int" if value and isinstance(next(iter(value)), int) else "str"
+        for k, v in value.items():
+            write_value(g, str(k), v)
+        return g
+    if value is None:
+        ds = parent.create_dataset(name, data=h5py.Empty("u1"))
+        ds.attrs[TYPE_ATTR] = "none"
+        return ds
+    if isinstance(value, np.generic):
+        ds = parent.create_dataset(name, data=value)
+        ds.attrs[TYPE_ATTR] = "npscalar"
+        return ds
+    if isinstance(value, bool):
+        ds = parent.create_dataset(name, data=np.bool_(value))
+        tag = "bool"
+    elif isinstance(value, int):
+        ds = parent.create_dataset(name, data=np.int64(value))
+        tag = "int"
+    elif isinstance(value, float):
+        ds = parent.create_dataset(name, data=np.float64(value))
+        tag = "float"
+    elif isinstance(value, complex):
+        ds = parent.create_dataset(name, data=np.complex128(value))
+        tag = "complex"
+    elif isinstance(value, str):
+        ds = parent.create_dataset(name, data=value, dtype=STR_DTYPE)
+        tag = "str"
+    elif isinstance(value, bytes):
+        ds = parent.create_dataset(name, data=np.frombuffer(value, dtype=np.uint8))
+        tag = "bytes"
+    else:  # normalize() rejects everything else before it can get here
+        raise UnsupportedValueError(f"{parent.name}/{name}: unsupported {type(value).__name__}")
+    ds.attrs[TYPE_ATTR] = tag
+    return ds
+
+
+def write_attrs(obj: h5py.HLObject, attrs: dict[str, Any]) -> None:
+    """Write node attributes, recording Python scalar types so they read back exactly."""
+    types = {}
+    for k, v in attrs.items():
+        if isinstance(v, bool):
+            obj.attrs[k] = np.bool_(v)
+            types[k] = "bool"
+        elif isinstance(v, int):
+            obj.attrs[k] = np.int64(v)
+            types[k] = "int"
+        elif isinstance(v, float):
+            obj.attrs[k] = np.float64(v)
+            types[k] = "float"
+        elif isinstance(v, str):
+            obj.attrs.create(k, v, dtype=STR_DTYPE)
+        else:
+            obj.attrs[k] = v
+    if types:
+        obj.attrs[ATTR_TYPES_ATTR] = json.dumps(types, sort_keys=True)
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+
+def marker(obj: h5py.HLObject) -> str | None:
+    """The ``txpipe_type`` marker of *obj*, or None for plain arrays and tree groups."""
+    m = obj.attrs.get(TYPE_ATTR)
+    if m is None:
+        return None
+    return m.decode() if isinstance(m, bytes) else str(m)
+
+
+def read_attrs(obj: h5py.HLObject) -> dict[str, Any]:
+    """Node attributes as the state holds them (reserved ``txpipe_*`` attributes left out)."""
+    raw = obj.attrs.get(ATTR_TYPES_ATTR)
+    types = json.loads(raw) if raw is not None else {}
+    out: dict[str, Any] = {}
+    for k in obj.attrs:
+        if k.startswith(RESERVED_PREFIX):
+            continue
+        v = obj.attrs[k]
+        t = types.get(k)
+        if t == "bool":
+            v = bool(v)
+        elif t == "int":
+            v = int(v)
+        elif t == "float":
+            v = float(v)
+        elif isinstance(v, bytes):
+            v = v.decode("utf-8")
+        elif isinstance(v, np.ndarray):
+            v.flags.writeable = False
+        out[k] = v
+    return out
+
+
+def read_value(obj: h5py.Dataset | h5py.Group) -> Any:
+    """Read the value stored at *obj* by :func:`write_value` (eagerly)."""
+    m = marker(obj)
+    if isinstance(obj, h5py.Group):
+        if m in ("list", "tuple"):
+            items = [read_value(obj[str(i)]) for i in range(len(obj))]
+            return items if m == "list" else tuple(items)
+        if m == "dict":
+            kt = obj.attrs.get(KEYS_ATTR)
+            kt = kt.decode() if isinstance(kt, bytes) else kt
+            return {(int(k) if kt == "int" else k): read_value(obj[k]) for k in obj}
+        raise UnsupportedValueError(f"{obj.name}: group is not a txpipe value (marker {m!r})", path=obj.name)
+    if m is None:
+        arr = obj[()]
+        if not isinstance(arr, np.ndarray):  # 0-d datasets come back as numpy scalars
+            arr = np.asarray(arr)
+        arr.flags.writeable = False
+        return arr
+    if m == "none":
+        return None
+    if m == "npscalar":
+        return obj[()]
+    if m == "bool":
+        return bool(obj[()])
+    if m == "int":
+        return int(obj[()])
+    if m == "float":
+        return float(obj[()])
+    if m == "complex":
+        return complex(obj[()])
+    if m == "str":
+        return obj.asstr()[()]
+    if m == "bytes":
+        return obj[()].tobytes()
+    raise UnsupportedValueError(f"{obj.name}: unknown txpipe_type marker {m!r}", path=obj.name)

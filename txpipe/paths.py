@@ -1,0 +1,107 @@
+"""
+State paths: a small value type, parsed once at the boundary, plus the SPEC §6 well-known paths.
+
+A path names a node of the in-memory state exactly as HDF5 names the object in the file:
+``NodePath.parse("units/unit_001/spike_times")`` is ``/units/unit_001/spike_times``. Leading and
+trailing slashes are ignored; empty components, ``.`` and ``..`` are rejected.
+"""
+
+from __future__ import annotations
+
+from typing import Union
+
+from txpipe.errors import InvalidPathError
+
+RESERVED_PREFIX = "txpipe_"
+
+
+class NodePath(tuple):
+    """An absolute state path; a tuple of non-empty name components. ``NodePath()`` is the root."""
+
+    __slots__ = ()
+
+    def __new__(cls, parts: tuple[str, ...] | list[str] = ()) -> "NodePath":
+        for p in parts:
+            _check_component(p, parts)
+        return super().__new__(cls, tuple(parts))
+
+    @classmethod
+    def parse(cls, path: "PathLike") -> "NodePath":
+        """Return *path* as a NodePath (a NodePath is returned unchanged)."""
+        if isinstance(path, NodePath):
+            return path
+        if isinstance(path, tuple):
+            return cls(tuple(str(p) for p in path))
+        if not isinstance(path, str):
+            msg = f"state path must be a str or NodePath, got {type(path).__name__}: {path!r}"
+            raise InvalidPathError(msg)
+        stripped = path.strip("/")
+        if not stripped:
+            return cls(())
+        return cls(tuple(stripped.split("/")))
+
+    def __truediv__(self, other: object) -> "NodePath":
+        if isinstance(other, NodePath):
+            return NodePath(tuple(self) + tuple(other))
+        return NodePath(tuple(self) + tuple(NodePath.parse(str(other))))
+
+    @property
+    def parent(self) -> "NodePath":
+        """The containing path (the root's parent is the root)."""
+        return NodePath(tuple(self[:-1]))
+
+    @property
+    def name(self) -> str:
+        """The last component ("" for the root)."""
+        return self[-1] if self else ""
+
+    def is_relative_to(self, other: "NodePath") -> bool:
+        """True if *other* is this path or one of its ancestors."""
+        return tuple(self[: len(other)]) == tuple(other)
+
+    def __str__(self) -> str:
+        return "/" + "/".join(self)
+
+    def __repr__(self) -> str:
+        return f"NodePath({str(self)!r})"
+
+
+PathLike = Union[str, NodePath]
+
+
+def _check_component(p: object, parts: object) -> None:
+    if not isinstance(p, str):
+        raise InvalidPathError(f"path component must be str, got {type(p).__name__} in {parts!r}")
+    if p in ("", ".", ".."):
+        raise InvalidPathError(f"invalid path component {p!r} in {parts!r}")
+    if "/" in p or "\x00" in p:
+        raise InvalidPathError(f"path component {p!r} contains '/' or NUL in {parts!r}")
+
+
+# --- SPEC §6 well-known locations ----------------------------------------------------------------
+ROOT = NodePath()
+UNITS = NodePath(("units",))
+STIMULUS = NodePath(("stimulus",))
+LIGHT_REFERENCE = STIMULUS / "light_reference"
+SECTION_TIME = STIMULUS / "section_time"
+LIGHT_TEMPLATE = STIMULUS / "light_template"
+METADATA = NodePath(("metadata",))
+ACQUISITION_RATE = METADATA / "acquisition_rate"
+SAMPLE_INTERVAL = METADATA / "sample_interval"
+FRAME_TIMESTAMPS = METADATA / "frame_timestamps"
+FRAME_TIME = METADATA / "frame_time"
+DATASET_ID = METADATA / "dataset_id"
+SYS_META = METADATA / "sys_meta"
+SOURCE_FILES = NodePath(("source_files",))
+PIPELINE = NodePath(("pipeline",))
+JOURNAL = PIPELINE / "journal"
+
+
+def unit_path(unit_id: str) -> NodePath:
+    """``/units/{unit_id}``."""
+    return UNITS / unit_id
+
+
+def unit_id_for(unit_num: int) -> str:
+    """The unit id for CMTR unit number *unit_num*: ``unit_001`` … (at least 3 digits)."""
+    return f"unit_{unit_num:03d}"

@@ -1,0 +1,506 @@
+"""
+The transactional session: in-memory state, journal with undo, atomic commits.
+
+A :class:`PipelineSession` applies steps to an in-memory :class:`~txpipe.tree.Tree`, records
+each in its :class:`~txpipe.journal.Journal` and writes the state to HDF5 only when asked
+(:meth:`~PipelineSession.save`, :meth:`~PipelineSession.checkpoint`, the end of a
+:func:`pipeline_session` block) or, once the session is bound to a file, after every step
+(*write-through*, the classic behaviour). See ``docs/concepts.md``.
+
+Vocabulary (transaction package → txpipe): ``begin`` = entering :func:`pipeline_session` (takes
+the target's lock); ``commit`` = :func:`txpipe.store.write_file` behind save/checkpoint; ``abort``
+= an exception in the block (event ``rollback``); savepoint rollback = :meth:`~PipelineSession.undo`.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import enum
+import os
+import time
+import weakref
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from txpipe import changes as _changes
+from txpipe import store
+from txpipe.changes import Changes
+from txpipe.errors import (
+    ConfigurationError,
+    MemoryLimitError,
+    MissingPrerequisiteError,
+    SessionBrokenError,
+    StaleFileError,
+    StepError,
+)
+from txpipe.fingerprint import tree_digests, value_digest
+from txpipe.journal import Journal, JournalEntry, encode_param
+from txpipe.locking import TargetLock
+from txpipe.paths import DATASET_ID, UNITS, NodePath
+from txpipe.step import Step
+from txpipe.steps.methods import StepMethods
+from txpipe.tree import MISSING, Group, LazyArray, Leaf, RestoreNode, StateView, Tree
+
+_INVALID_ID_CHARS = set('/\\:*?"<>|')
+
+
+class SaveState(enum.Enum):
+    """Whether the session's state is all in its file (SAVED) or only in memory (DEFERRED)."""
+
+    DEFERRED = "deferred"
+    SAVED = "saved"
+
+
+def validate_dataset_id(dataset_id: str) -> str:
+    """Return *dataset_id* without trailing ``-``; raise ConfigurationError if unusable."""
+    if not isinstance(dataset_id, str):
+        raise ConfigurationError(f"dataset_id must be a str, got {type(dataset_id).__name__}")
+    did = dataset_id.strip().rstrip("-")
+    if not did:
+        raise ConfigurationError(f"dataset_id {dataset_id!r} is empty after stripping trailing '-'")
+    bad = sorted(set(did) & _INVALID_ID_CHARS)
+    if bad:
+        raise ConfigurationError(f"dataset_id {did!r} contains forbidden characters {''.join(bad)!r}")
+    return did
+
+
+_LIVE: "weakref.WeakSet[PipelineSession]" = weakref.WeakSet()
+
+
+@atexit.register
+def _warn_live_sessions_at_exit() -> None:
+    for s in list(_LIVE):
+        s._warn_uncommitted("interpreter exit")
+
+
+class PipelineSession(StepMethods):
+    """
+    In-memory state of one recording, its journal, and its binding to an HDF5 file.
+
+    Args:
+        dataset_id: the recording's id (default: set by ``load_recording`` from the CMTR name).
+        output_dir: where :meth:`save` writes ``{dataset_id}.h5`` when given no path.
+        memory_limit: optional cap in bytes on :attr:`nbytes`; a step whose result would exceed it
+            raises :class:`~txpipe.errors.MemoryLimitError` before anything is applied.
+    """
+
+    def __init__(
+        self,
+        dataset_id: str | None = None,
+        *,
+        output_dir: str | os.PathLike[str] = "artifacts",
+        memory_limit: int | None = None,
+    ) -> None:
+        self._tree = Tree()
+        self._journal = Journal()
+        self._dataset_id = validate_dataset_id(dataset_id) if dataset_id is not None else None
+        self.output_dir = Path(output_dir)
+        self.memory_limit = memory_limit
+        self._hdf5_path: Path | None = None
+        self._stamp: store.FileStamp | None = None
+        self._created_at: str | None = None
+        self._dirty = False
+        self._last_committed_seq = 0
+        self._write_through: bool | None = None  # None: auto (write through once bound)
+        self._out_path: Path | None = None
+        self._locks: dict[Path, TargetLock] = {}
+        self._broken: BaseException | None = None
+        self._discarded = False
+        self._warned = False
+        _LIVE.add(self)
+
+    # --- read access -------------------------------------------------------------------------
+    @property
+    def state(self) -> StateView:
+        """Read-only view of the state by HDF5-like paths."""
+        return StateView(self._tree)
+
+    @property
+    def journal(self) -> tuple[JournalEntry, ...]:
+        """The applied steps, oldest first."""
+        return self._journal.entries
+
+    @property
+    def save_state(self) -> SaveState:
+        """SAVED when the session is bound to a file that holds all of its state."""
+        return SaveState.SAVED if self._hdf5_path is not None and not self._dirty else SaveState.DEFERRED
+
+    @property
+    def hdf5_path(self) -> Path | None:
+        """The file this session is bound to (None until its first save)."""
+        return self._hdf5_path
+
+    @property
+    def dataset_id(self) -> str | None:
+        """The recording's id: given explicitly, else ``/metadata/dataset_id`` of the state."""
+        if self._dataset_id is not None:
+            return self._dataset_id
+        n = self._tree.node(DATASET_ID)
+        return n.value if isinstance(n, Leaf) and isinstance(n.value, str) else None
+
+    @property
+    def units(self) -> list[str]:
+        """Unit ids under ``/units``, in order."""
+        n = self._tree.node(UNITS)
+        return list(n.children) if isinstance(n, Group) else []
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of array, string and scalar payload held in memory: the state plus undo history.
+
+        Arrays shared between the state and before-images count once; lazy arrays not read yet
+        count zero (they are on disk).
+        """
+        seen: set[int] = set()
+        total = 0
+
+        def add(value: Any) -> None:
+            nonlocal total
+            if isinstance(value, LazyArray):
+                return
+            if isinstance(value, (list, tuple)):
+                for v in value:
+                    add(v)
+            elif isinstance(value, dict):
+                for v in value.values():
+                    add(v)
+            elif id(value) not in seen:
+                seen.add(id(value))
+                from txpipe.codec import nbytes
+
+                total += nbytes(value)
+
+        def add_node(node: Any) -> None:
+            if isinstance(node, Leaf):
+                add(node.value)
+            elif isinstance(node, Group):
+                for c in node.children.values():
+                    add_node(c)
+
+        add_node(self._tree.root)
+        for e in self._journal.entries:
+            for inv in e.inverse or ():
+                if isinstance(inv, RestoreNode) and inv.node is not MISSING:
+                    add_node(inv.node)
+        return total
+
+    def content_digest(self) -> str:
+        """One digest of the whole state (values, attributes, structure, order); not the journal."""
+        return value_digest(list(tree_digests(self._tree).items()))
+
+    def __repr__(self) -> str:
+        return (
+            f"<PipelineSession {self.dataset_id!r} {self.save_state.name} steps={len(self._journal)} "
+            f"file={str(self._hdf5_path) if self._hdf5_path else None}>"
+        )
+
+    # --- running steps -----------------------------------------------------------------------
+    def _log(self) -> Any:
+        return structlog.get_logger("txpipe").bind(dataset_id=self.dataset_id)
+
+    def _check_usable(self) -> None:
+        if self._broken is not None:
+            raise SessionBrokenError(
+                f"session {self.dataset_id!r} is in an unknown state after a failed rollback; load it again from its file"
+            ) from self._broken
+
+    def _check_requires(self, st: Step) -> None:
+        done = set(self._journal.step_names())
+        for req in st.requires:
+            options = (req,) if isinstance(req, str) else tuple(req)
+            if not done.intersection(options):
+                need = " or ".join(repr(o) for o in options)
+                msg = f"step {st.name!r} needs {need} to have run first in this session (dataset {self.dataset_id!r})"
+                raise MissingPrerequisiteError(msg, step=st.name, missing=options[0])
+
+    def _write_target(self) -> Path | None:
+        if self._write_through is False:
+            return None
+        if self._write_through is True:
+            return self._hdf5_path or self._out_path
+        return self._hdf5_path
+
+    def run(self, fn: Step, /, **params: Any) -> "PipelineSession":
+        """
+        Apply step *fn* with *params*, record it in the journal, and write through if bound.
+
+        Returns the session (chainable). Nothing changes if the step raises.
+        """
+        self._check_usable()
+        if not isinstance(fn, Step):
+            raise TypeError(f"run() takes a step declared with @txpipe.step, got {type(fn).__name__} {fn!r}")
+        self._check_requires(fn)
+        enc = {k: encode_param(v, k) for k, v in sorted(params.items())}
+        log = self._log()
+        started = store.utcnow()
+        t0 = time.perf_counter()
+        result = fn.fn(self.state, **params)
+        if not isinstance(result, Changes):
+            raise StepError(f"step {fn.name!r} returned {type(result).__name__}, not txpipe.Changes")
+        if self.memory_limit is not None:
+            projected = self.nbytes + result.added_bytes()
+            if projected > self.memory_limit:
+                raise MemoryLimitError(
+                    f"step {fn.name!r} would raise the session's held memory to {projected} bytes, "
+                    f"over memory_limit={self.memory_limit} bytes; nothing was applied"
+                )
+        was_dirty = self._dirty
+        try:
+            inverses, changed = _changes.apply(self._tree, result)
+        except SessionBrokenError as exc:
+            self._broken = exc
+            raise
+        records = tuple(
+            {"path": c.path, "op": c.op, "digest": None if c.value is MISSING else value_digest(c.value)}
+            for c in changed
+        )
+        entry = JournalEntry(
+            seq=self._journal.next_seq(),
+            step=fn.name,
+            step_version=fn.version,
+            params=enc,
+            inputs=tuple(result.inputs),
+            txpipe_version=_version(),
+            started_at=started,
+            duration_s=round(time.perf_counter() - t0, 6),
+            changed=records,
+            notes=dict(result.notes),
+            inverse=tuple(inverses),
+        )
+        self._journal.append(entry)
+        self._dirty = True
+        log.info("step", step=fn.name, seq=entry.seq, duration_s=entry.duration_s, n_changed=len(records))
+        target = self._write_target()
+        if target is not None:
+            try:
+                self._commit(target, kind="save", bind=True)
+            except BaseException:
+                self._journal.pop_undoable(1)
+                _changes.undo(self._tree, list(inverses))
+                self._dirty = was_dirty
+                raise
+        return self
+
+    def undo(self, n: int = 1) -> "PipelineSession":
+        """Revert the last *n* steps exactly (state and journal); writes through if bound."""
+        self._check_usable()
+        entries = self._journal.pop_undoable(n)
+        for e in entries:
+            _changes.undo(self._tree, list(e.inverse or ()))
+        if entries:
+            self._dirty = True
+        self._log().info("undo", n=n, steps=[e.step for e in entries])
+        target = self._write_target()
+        if target is not None and entries:
+            self._commit(target, kind="save", bind=True)
+        return self
+
+    # --- committing --------------------------------------------------------------------------
+    def _default_path(self) -> Path:
+        if self._out_path is not None:
+            return self._out_path
+        if self.dataset_id is None:
+            raise ConfigurationError("session has no dataset_id yet; give save() a path or run load_recording first")
+        return self.output_dir / f"{self.dataset_id}.h5"
+
+    def _commit(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        kind: str,
+        bind: bool,
+        overwrite: bool = True,
+        checkpoint_name: str | None = None,
+    ) -> Path:
+        self._check_usable()
+        target = Path(path).absolute()
+        log = self._log()
+        lock = self._locks.get(target) or TargetLock(target)
+        with lock:
+            is_bound = self._hdf5_path == target
+            if is_bound and store.FileStamp.of(target) != self._stamp:
+                raise StaleFileError(
+                    f"{target}: changed on disk since this session last read or wrote it; "
+                    "reload it with PipelineSession.load() or save to another path"
+                )
+            if not is_bound and target.exists():
+                if not overwrite:
+                    raise FileExistsError(f"{target}: exists and overwrite=False")
+                log.warning("overwrite", path=str(target), kind=kind)
+            info = store.write_file(
+                self._tree,
+                self._journal,
+                target,
+                kind=kind,
+                dataset_id=self.dataset_id,
+                created_at=self._created_at,
+                checkpoint_name=checkpoint_name,
+            )
+            stamp = store.FileStamp.of(target)
+        log.info("commit", path=str(target), kind=kind, bytes=info.bytes, seconds=round(info.seconds, 6))
+        if bind:
+            self._hdf5_path = target
+            self._stamp = stamp
+            self._dirty = False
+            self._last_committed_seq = self._journal.next_seq() - 1
+            if self._created_at is None:
+                self._created_at = store.utcnow()
+            self._repoint_lazy_leaves(target)
+        return target
+
+    def _repoint_lazy_leaves(self, target: Path) -> None:
+        """Make lazy leaves read from the newly committed file (which holds the same datasets)."""
+        lazies = [leaf for _, leaf in self._tree.walk_leaves() if isinstance(leaf.value, LazyArray)]
+        if not lazies:
+            return
+        source = store.FileSource(target)
+        for leaf in lazies:
+            old: LazyArray = leaf.value
+            leaf.value = LazyArray(source, old.path, old.shape, old.dtype)
+
+    def save(self, path: str | os.PathLike[str] | None = None, *, overwrite: bool = True) -> Path:
+        """
+        Commit the whole state atomically and bind the session to that file (state SAVED).
+
+        Default *path*: the ``pipeline_session`` target, else ``output_dir/{dataset_id}.h5``.
+        An existing file other than the session's own is replaced with a WARNING ``overwrite``
+        event, or :class:`FileExistsError` is raised when ``overwrite=False``.
+        """
+        target = Path(path) if path is not None else self._default_path()
+        return self._commit(target, kind="save", bind=True, overwrite=overwrite)
+
+    def checkpoint(
+        self, path: str | os.PathLike[str], *, checkpoint_name: str | None = None, overwrite: bool = True
+    ) -> Path:
+        """
+        Commit a snapshot of the state to another file; the session's state and binding stay.
+
+        Raises:
+            FileExistsError: *path* exists and ``overwrite=False`` (else WARNING ``overwrite``).
+            ConfigurationError: *path* is the session's own file (use :meth:`save`).
+        """
+        target = Path(path).absolute()
+        if target == self._hdf5_path or target == self._out_path:
+            raise ConfigurationError(f"{target}: is this session's own target; use save() instead of checkpoint()")
+        out = self._commit(target, kind="checkpoint", bind=False, overwrite=overwrite, checkpoint_name=checkpoint_name)
+        self._log().info("checkpoint", path=str(out), checkpoint_name=checkpoint_name, steps=len(self._journal))
+        return out
+
+    def ensure_saved(self, reason: str = "an HDF5 path is required") -> Path:
+        """
+        Return the session's file, saving first (WARNING ``implicit_save``) if it is DEFERRED.
+        """
+        if self.save_state is SaveState.SAVED:
+            return self._hdf5_path  # type: ignore[return-value]
+        target = self._hdf5_path or self._default_path()
+        self._log().warning("implicit_save", path=str(target), reason=reason)
+        return self._commit(target, kind="implicit_save", bind=True)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], *, defer: bool = False, **opts: Any) -> "PipelineSession":
+        """
+        Resume from a committed file (FR-008): state and journal restored, SAVED, bound to *path*.
+
+        Arrays of 64 KiB or more are read on first access, so loading a large file is fast.
+        With ``defer=True`` later steps stay in memory until :meth:`save`; by default they write
+        through to *path* (FR-006).
+
+        Raises:
+            FileNotFoundError, NotATxpipeFileError
+        """
+        opened = store.open_file(Path(path))
+        s = cls(opened.root_attrs.get("dataset_id"), **opts)
+        s._tree = opened.tree
+        s._journal = opened.journal
+        s._hdf5_path = Path(path).absolute()
+        s._stamp = opened.stamp
+        s._created_at = opened.root_attrs.get("created_at")
+        s._last_committed_seq = s._journal.next_seq() - 1
+        s._write_through = False if defer else None
+        return s
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    def _uncommitted_steps(self) -> list[str]:
+        return [e.step for e in self._journal.entries if e.seq > self._last_committed_seq]
+
+    def _warn_uncommitted(self, where: str) -> None:
+        if self._warned or self._discarded or not self._dirty:
+            return
+        self._warned = True
+        steps = self._uncommitted_steps()
+        self._log().warning(
+            "uncommitted",
+            where=where,
+            steps=steps,
+            hint="call save() or checkpoint(); deferred work is only in memory",
+        )
+
+    def _abort(self) -> None:
+        self._discarded = True
+
+    def __del__(self) -> None:
+        if getattr(self, "_dirty", False):
+            self._warn_uncommitted("garbage collection")
+
+
+def _version() -> str:
+    from txpipe import __version__
+
+    return __version__
+
+
+@contextlib.contextmanager
+def pipeline_session(
+    out_path: str | os.PathLike[str],
+    *,
+    defer: bool = True,
+    overwrite: bool = True,
+    resume: bool = False,
+    dataset_id: str | None = None,
+    **opts: Any,
+) -> Iterator[PipelineSession]:
+    """
+    A session whose state is committed to *out_path* atomically when the block ends.
+
+    Args:
+        out_path: the target HDF5 file.
+        defer: True: steps change memory only; the block's normal exit commits. False: every
+            step commits immediately (the classic behaviour).
+        overwrite: False: raise FileExistsError on entry if *out_path* exists. True: replace it
+            at commit with a WARNING ``overwrite`` event.
+        resume: start from *out_path*'s content and journal (if it exists).
+        dataset_id, **opts: passed to :class:`PipelineSession`.
+
+    An exception inside the block commits nothing (event ``rollback``) and propagates; the
+    target keeps its last committed content. The target's lock is held for the whole block, so
+    a second writer fails fast with :class:`~txpipe.errors.LockedError`.
+    """
+    out = Path(out_path).absolute()
+    if out.exists() and not overwrite and not resume:
+        raise FileExistsError(f"{out}: exists and overwrite=False")
+    lock = TargetLock(out).acquire()
+    s: PipelineSession | None = None
+    try:
+        if resume and out.exists():
+            s = PipelineSession.load(out, **opts)
+        else:
+            s = PipelineSession(dataset_id, **opts)
+        s._out_path = out
+        s._write_through = not defer
+        s._locks[out] = lock
+        try:
+            yield s
+        except BaseException as exc:
+            s._abort()
+            s._log().warning("rollback", path=str(out), error=f"{type(exc).__name__}: {exc}", steps=s._uncommitted_steps())
+            raise
+        if s.save_state is SaveState.DEFERRED:
+            s.save(out, overwrite=True)
+    finally:
+        if s is not None:
+            s._locks.pop(out, None)
+        lock.release()

@@ -1,0 +1,1 @@
+"""Built-in pipeline steps, registered in pipeline order when this package is imported."""

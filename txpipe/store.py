@@ -1,0 +1,254 @@
+"""
+The HDF5 store: stream a state tree and its journal into a new file; read a file back lazily.
+
+This and :mod:`txpipe.codec` are the only modules that touch h5py. Every file has the same
+layout whatever mode wrote it (SPEC §6): the state tree at the root, root attributes
+``format="txpipe/1"``, ``dataset_id``, ``txpipe_version``, ``created_at``, ``updated_at``, the
+journal as JSON text in ``/pipeline/journal`` (with the commit's ``kind``, ``checkpoint_name``
+and ``committed_at`` as its attributes) and, written last, the completion marker
+``txpipe_complete=True``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from txpipe import atomic, codec
+from txpipe.errors import NotATxpipeFileError
+from txpipe.journal import Journal
+from txpipe.paths import JOURNAL, PIPELINE, NodePath
+from txpipe.tree import Group, LazyArray, Leaf, Tree
+
+FORMAT = "txpipe/1"
+COMPLETE_ATTR = "txpipe_complete"
+STORE_ROOT_ATTRS = ("format", "dataset_id", "txpipe_version", "created_at", "updated_at", COMPLETE_ATTR)
+LAZY_MIN_BYTES = 1 << 16
+"""Datasets at least this large are read on first access; smaller ones are read at load."""
+
+
+def utcnow() -> str:
+    """Current UTC time, ISO-8601 with microseconds."""
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds")
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    """What a commit wrote."""
+
+    path: Path
+    bytes: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class FileStamp:
+    """Identity of a file version on disk (changes whenever the file is replaced or edited)."""
+
+    inode: int
+    size: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, path: Path) -> "FileStamp | None":
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return None
+        return cls(st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+class FileSource:
+    """An open, read-only txpipe file that lazy leaves read from."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._h5: h5py.File | None = h5py.File(self.path, "r")
+
+    @property
+    def h5(self) -> h5py.File:
+        if self._h5 is None:
+            raise NotATxpipeFileError(f"{self.path}: source file was closed")
+        return self._h5
+
+    def read(self, path: NodePath) -> np.ndarray:
+        arr = self.h5[str(path)][()]
+        return arr if isinstance(arr, np.ndarray) else np.asarray(arr)
+
+    def copy_to(self, path: NodePath, dst_group: h5py.Group, name: str) -> None:
+        """Copy a dataset into another file without reading it into Python memory."""
+        dst_group.copy(self.h5[str(path)], name, without_attrs=True)
+
+    def rebind(self, new_path: Path) -> None:
+        """Read from *new_path* from now on (after it was committed with identical datasets)."""
+        self.close()
+        self.path = Path(new_path)
+        self._h5 = h5py.File(self.path, "r")
+
+    def close(self) -> None:
+        if self._h5 is not None:
+            try:
+                self._h5.close()
+            finally:
+                self._h5 = None
+
+    def __del__(self) -> None:
+        if getattr(self, "_h5", None) is not None:
+            self.close()
+
+
+# --- writing -------------------------------------------------------------------------------------
+
+
+def _write_group(dst: h5py.Group, group: Group) -> None:
+    for name, node in group.children.items():
+        if isinstance(node, Group):
+            g = dst.create_group(name, track_order=True)
+            codec.write_attrs(g, node.attrs)
+            _write_group(g, node)
+        elif isinstance(node.value, LazyArray):
+            node.value.source.copy_to(node.value.path, dst, name)  # type: ignore[attr-defined]
+            codec.write_attrs(dst[name], node.attrs)
+        else:
+            obj = codec.write_value(dst, name, node.value)
+            codec.write_attrs(obj, node.attrs)
+
+
+def write_file(
+    tree: Tree,
+    journal: Journal,
+    target: Path,
+    *,
+    kind: str,
+    dataset_id: str | None,
+    created_at: str | None = None,
+    checkpoint_name: str | None = None,
+) -> CommitInfo:
+    """
+    Commit *tree* and *journal* to *target* atomically (see :mod:`txpipe.atomic`).
+
+    Raises:
+        CommitError: the write failed; *target* keeps its previous version.
+    """
+    target = Path(target)
+    t0 = time.perf_counter()
+    now = utcnow()
+    with atomic.atomic_replace(target) as tmp:
+        with h5py.File(tmp, "w", track_order=True) as f:
+            f.attrs["format"] = FORMAT
+            if dataset_id is not None:
+                f.attrs.create("dataset_id", dataset_id, dtype=codec.STR_DTYPE)
+            from txpipe import __version__
+
+            f.attrs["txpipe_version"] = __version__
+            f.attrs["created_at"] = created_at or now
+            f.attrs["updated_at"] = now
+            codec.write_attrs(f, tree.root.attrs)
+            _write_group(f, tree.root)
+            atomic.fault_point("after_data")
+            pipe = f.require_group(str(PIPELINE))
+            jds = pipe.create_dataset(JOURNAL.name, data=journal.to_text(), dtype=codec.STR_DTYPE)
+            jds.attrs["kind"] = kind
+            jds.attrs["checkpoint_name"] = checkpoint_name or ""
+            jds.attrs["committed_at"] = now
+            atomic.fault_point("before_marker")
+            f.attrs[COMPLETE_ATTR] = True
+            f.flush()
+        size = tmp.stat().st_size
+    return CommitInfo(target, size, time.perf_counter() - t0)
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+
+@dataclass
+class OpenedFile:
+    """What :func:`open_file` returns."""
+
+    tree: Tree
+    journal: Journal
+    root_attrs: dict[str, Any]
+    commit_attrs: dict[str, Any]
+    source: FileSource
+    stamp: FileStamp | None
+
+
+def check_file(path: Path) -> None:
+    """Raise FileNotFoundError or NotATxpipeFileError unless *path* is a complete txpipe file."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    if path.is_dir():
+        raise NotATxpipeFileError(f"{path}: is a directory, not a txpipe HDF5 file")
+    if not h5py.is_hdf5(path):
+        raise NotATxpipeFileError(f"{path}: not an HDF5 file")
+    try:
+        with h5py.File(path, "r") as f:
+            fmt = f.attrs.get("format")
+            fmt = fmt.decode() if isinstance(fmt, bytes) else fmt
+            if fmt != FORMAT:
+                raise NotATxpipeFileError(f"{path}: not a txpipe file (root attribute format={fmt!r}, expected {FORMAT!r})")
+            if not bool(f.attrs.get(COMPLETE_ATTR, False)):
+                raise NotATxpipeFileError(f"{path}: incomplete txpipe file (no completion marker); it was not committed")
+            if str(JOURNAL) not in f:
+                raise NotATxpipeFileError(f"{path}: txpipe file without {JOURNAL}")
+    except OSError as exc:
+        if isinstance(exc, NotATxpipeFileError):
+            raise
+        raise NotATxpipeFileError(f"{path}: unreadable HDF5 file: {exc}") from exc
+
+
+def _read_group(src: h5py.Group, source: FileSource) -> Group:
+    g = Group(codec.read_attrs(src))
+    for name, obj in src.items():
+        if isinstance(obj, h5py.Group) and codec.marker(obj) is None:
+            g.children[name] = _read_group(obj, source)
+            continue
+        attrs = codec.read_attrs(obj)
+        if (
+            isinstance(obj, h5py.Dataset)
+            and codec.marker(obj) is None
+            and obj.shape is not None
+            and obj.size * obj.dtype.itemsize >= LAZY_MIN_BYTES
+        ):
+            g.children[name] = Leaf(LazyArray(source, NodePath.parse(obj.name), tuple(obj.shape), obj.dtype), attrs)
+        else:
+            g.children[name] = Leaf(codec.read_value(obj), attrs)
+    return g
+
+
+def open_file(path: Path) -> OpenedFile:
+    """
+    Read a committed txpipe file: the tree (large arrays lazily), the journal and root attributes.
+
+    Raises:
+        FileNotFoundError, NotATxpipeFileError
+    """
+    path = Path(path)
+    stamp = FileStamp.of(path)
+    check_file(path)
+    source = FileSource(path)
+    f = source.h5
+    try:
+        root_attrs = {}
+        for k in STORE_ROOT_ATTRS:
+            if k in f.attrs:
+                v = f.attrs[k]
+                root_attrs[k] = v.decode() if isinstance(v, bytes) else (v.item() if isinstance(v, np.generic) else v)
+        root = _read_group(f, source)
+        root.children.pop(PIPELINE.name, None)
+        root.attrs = {k: v for k, v in root.attrs.items() if k not in STORE_ROOT_ATTRS}
+        jds = f[str(JOURNAL)]
+        journal = Journal.from_text(jds.asstr()[()])
+        commit_attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in jds.attrs.items()}
+    except (KeyError, ValueError) as exc:
+        source.close()
+        raise NotATxpipeFileError(f"{path}: damaged txpipe file: {exc}") from exc
+    return OpenedFile(Tree(root), journal, root_attrs, commit_attrs, source, stamp)
