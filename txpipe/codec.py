@@ -219,7 +219,9 @@ def write_attrs(obj: h5py.HLObject, attrs: dict[str, Any]) -> None:
     """Write node attributes, recording Python scalar types so they read back exactly."""
     types = {}
     for k, v in attrs.items():
-        if isinstance(v, bool):
+        if isinstance(v, np.generic):  # before the Python checks: np.float64 is a float subclass
+            obj.attrs[k] = v
+        elif isinstance(v, bool):
             obj.attrs[k] = np.bool_(v)
             types[k] = "bool"
         elif isinstance(v, int):
@@ -232,6 +234,8 @@ def write_attrs(obj: h5py.HLObject, attrs: dict[str, Any]) -> None:
             obj.attrs.create(k, v, dtype=STR_DTYPE)
         else:
             obj.attrs[k] = v
+            if isinstance(v, np.ndarray) and v.ndim == 0:  # h5py reads 0-d attributes back as scalars
+                types[k] = "ndarray0"
     if types:
         obj.attrs[ATTR_TYPES_ATTR] = json.dumps(types, sort_keys=True)
 
@@ -263,6 +267,9 @@ def read_attrs(obj: h5py.HLObject) -> dict[str, Any]:
             v = int(v)
         elif t == "float":
             v = float(v)
+        elif t == "ndarray0":
+            v = np.array(v)
+            v.flags.writeable = False
         elif isinstance(v, bytes):
             v = v.decode("utf-8")
         elif isinstance(v, np.ndarray):

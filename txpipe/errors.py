@@ -60,6 +60,17 @@ class ParameterError(StepError, ValueError):
     """A step parameter is out of range or of the wrong type (the message names it)."""
 
 
+class FrameSyncError(StepError):
+    """The frame-sync channel gave no usable display-frame pulses (missing channel, flat trace,
+    or no rising edge left after dropping the leading ones), or a step needs frame timestamps
+    that the recording does not have."""
+
+
+class RecordingTooShortError(StepError):
+    """A movie section, trial or analog section reaches past the end of the recording (past
+    its last display frame or last sample); nothing is clipped silently."""
+
+
 class UnknownStepError(TxpipeError, LookupError):
     """A journal names a step that is not registered (replay needs its module imported)."""
 
@@ -141,6 +152,7 @@ class ConfigurationError(TxpipeError, ValueError):
 __all__ = [
     "CommitError",
     "ConfigurationError",
+    "FrameSyncError",
     "InputFileError",
     "InvalidPathError",
     "LockedError",
@@ -152,6 +164,7 @@ __all__ = [
     "NodeNotFoundError",
     "NotATxpipeFileError",
     "ParameterError",
+    "RecordingTooShortError",
     "SessionBrokenError",
     "StaleFileError",
     "StepError",

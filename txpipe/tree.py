@@ -99,10 +99,15 @@ MISSING: Any = _Missing()
 
 @dataclass(frozen=True, slots=True)
 class RestoreNode:
-    """Put *node* (a detached Group/Leaf, or MISSING to delete) back at *path*."""
+    """Put *node* (a detached Group/Leaf, or MISSING to delete) back at *path*.
+
+    *index* is the member's position in its parent when it was deleted, so that restoring it
+    keeps the group's member order (which HDF5 files and digests record).
+    """
 
     path: NodePath
     node: Any
+    index: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,8 +199,9 @@ class Tree:
         parent = self.node(path.parent)
         if not isinstance(parent, Group) or path.name not in parent.children:
             raise NodeNotFoundError(f"{path}: nothing to delete")
+        index = list(parent.children).index(path.name)
         old = parent.children.pop(path.name)
-        return [RestoreNode(path, old)]
+        return [RestoreNode(path, old, index)]
 
     def require_group(self, path: NodePath) -> tuple[Group, list[Inverse]]:
         """The group at *path*, created (with parents) if missing."""
@@ -242,6 +248,11 @@ class Tree:
             raise NodeNotFoundError(f"{inv.path}: cannot restore under a missing group")
         if inv.node is MISSING:
             parent.children.pop(inv.path.name, None)
+        elif inv.index is not None and inv.path.name not in parent.children:
+            items = list(parent.children.items())
+            items.insert(inv.index, (inv.path.name, inv.node))
+            parent.children.clear()
+            parent.children.update(items)
         else:
             parent.children[inv.path.name] = inv.node
 

@@ -1,0 +1,334 @@
+"""
+Many recordings: discover them, skip the ones already done, run the rest, report every outcome.
+
+``txpipe batch`` calls :func:`discover` (a CSV list or a folder) and :func:`run_batch`. Each
+recording is one task (:func:`run_task`) writing its own output file
+``OUTDIR/{dataset_id}.h5``, committed atomically, so a crash or a killed job never leaves a torn
+output. Before submitting, a recording is **skipped** when its output exists, is a complete txpipe
+file, and its journal's steps (name, version, parameters) equal the planned ones
+(:func:`completed_output`); rerunning an interrupted batch therefore completes only what is
+missing. ``force=True`` redoes everything.
+
+A failure is data, not an exception: the task returns an :class:`Outcome` with status
+``"failed"``, the error type and a one-line reason; a worker that dies (killed by the OS or a
+cluster scheduler) is reported the same way, and the other recordings carry on.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from txpipe import store
+from txpipe.errors import ConfigurationError, InputFileError, TxpipeError
+from txpipe.executors import Completed, Executor, SerialExecutor
+from txpipe.log import configure_logging
+from txpipe.pipeline import RunConfig, build_plan, import_plugins, run_pipeline
+from txpipe.progress import ProgressBar, progress_disabled
+
+CSV_COLUMNS = ("cmcr", "cmtr", "dataset_id", "playlist", "playlist_file", "movie_length_file", "stimuli_dir")
+"""Columns a recording list may have; ``cmcr`` and ``cmtr`` are required, the rest override the
+batch-wide options for that recording. Relative paths are relative to the CSV file's folder."""
+
+_OVERRIDES = ("playlist", "playlist_file", "movie_length_file", "stimuli_dir")
+
+
+@dataclass(frozen=True)
+class Recording:
+    """One recording to process. ``problem`` says why it cannot run (e.g. no ``.cmtr`` found)."""
+
+    cmcr: Path
+    cmtr: Path | None
+    dataset_id: str
+    overrides: dict[str, Any] = field(default_factory=dict)
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one recording: status ``"ok"``, ``"skipped"`` or ``"failed"``."""
+
+    dataset_id: str
+    path: str
+    status: str
+    error_type: str = ""
+    message: str = ""
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Task:
+    """One recording's work, sent to a worker: the run configuration and the worker's log setup."""
+
+    config: RunConfig
+    log_json: bool | None = None
+    log_level: str | None = None
+
+
+@dataclass
+class BatchReport:
+    """All outcomes of a batch, in input order."""
+
+    outcomes: list[Outcome]
+    seconds: float
+    executor: str
+
+    def count(self, status: str) -> int:
+        return sum(o.status == status for o in self.outcomes)
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status == "failed"]
+
+    def table(self) -> str:
+        """A plain-text summary table, one row per recording, and a totals line."""
+        rows = [("dataset_id", "status", "seconds", "output / reason")]
+        for o in self.outcomes:
+            detail = f"{o.error_type}: {o.message}" if o.status == "failed" else o.path
+            rows.append((o.dataset_id, o.status, f"{o.seconds:.1f}", detail))
+        w = [max(len(r[i]) for r in rows) for i in range(3)]
+        lines = [f"{r[0]:<{w[0]}}  {r[1]:<{w[1]}}  {r[2]:>{w[2]}}  {r[3]}" for r in rows]
+        lines.insert(1, "-" * min(100, max(len(x) for x in lines)))
+        lines.append(
+            f"{len(self.outcomes)} recordings: {self.count('ok')} ok, {self.count('skipped')} skipped, "
+            f"{self.count('failed')} failed in {self.seconds:.1f} s ({self.executor})"
+        )
+        return "\n".join(lines)
+
+
+# --- discovery -------------------------------------------------------------------------------
+
+
+def _dataset_id(cmtr: Path | None, cmcr: Path) -> str:
+    return (cmtr.stem if cmtr is not None else cmcr.stem).strip().rstrip("-") or cmcr.stem
+
+
+def _match_cmtr(cmcr: Path) -> Path | None:
+    for cand in (cmcr.with_name(f"{cmcr.stem}-.cmtr"), cmcr.with_suffix(".cmtr")):
+        if cand.is_file():
+            return cand
+    return None
+
+
+def discover(source: str | os.PathLike[str]) -> list[Recording]:
+    """
+    The recordings named by *source*: a CSV list (:data:`CSV_COLUMNS`) or a folder searched
+    recursively for ``*.cmcr`` files with a matching ``{stem}-.cmtr`` or ``{stem}.cmtr``.
+
+    A ``.cmcr`` without a matching ``.cmtr`` is kept with a ``problem`` (reported as failed).
+
+    Raises:
+        FileNotFoundError: *source* does not exist.
+        ConfigurationError: the CSV lacks ``cmcr``/``cmtr`` columns, has unknown columns, or two
+            recordings share a dataset id (their outputs would collide).
+    """
+    src = Path(source)
+    if not src.exists():
+        raise FileNotFoundError(f"{src}: no such file or folder")
+    recs = _read_list(src) if src.is_file() else _scan_folder(src)
+    seen: dict[str, Path] = {}
+    for r in recs:
+        if r.dataset_id in seen:
+            raise ConfigurationError(
+                f"{src}: dataset id {r.dataset_id!r} appears twice ({seen[r.dataset_id]} and {r.cmcr}); "
+                "outputs would collide (set a dataset_id column)"
+            )
+        seen[r.dataset_id] = r.cmcr
+    return recs
+
+
+def _scan_folder(folder: Path) -> list[Recording]:
+    out = []
+    for cmcr in sorted(folder.rglob("*.cmcr")):
+        cmtr = _match_cmtr(cmcr)
+        problem = None if cmtr else f"no {cmcr.stem}-.cmtr or {cmcr.stem}.cmtr beside {cmcr}"
+        out.append(Recording(cmcr, cmtr, _dataset_id(cmtr, cmcr), {}, problem))
+    return out
+
+
+def _read_list(path: Path) -> list[Recording]:
+    try:
+        with open(path, newline="") as f:
+            reader = csv.DictReader(f)
+            header = [h.strip() for h in (reader.fieldnames or [])]
+            rows = list(reader)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise InputFileError(f"{path}: cannot read recording list: {exc}", path=str(path)) from exc
+    missing = [c for c in ("cmcr", "cmtr") if c not in header]
+    if missing:
+        raise ConfigurationError(f"{path}: recording list needs columns cmcr,cmtr (missing: {', '.join(missing)})")
+    unknown = [c for c in header if c not in CSV_COLUMNS]
+    if unknown:
+        raise ConfigurationError(f"{path}: unknown column(s) {unknown}; allowed: {', '.join(CSV_COLUMNS)}")
+    base = path.parent
+
+    def p(v: str) -> Path:
+        q = Path(v.strip()).expanduser()
+        return q if q.is_absolute() else base / q
+
+    out = []
+    for row in rows:
+        row = {k.strip(): (v or "").strip() for k, v in row.items() if k}
+        if not row.get("cmcr"):
+            continue
+        cmcr, cmtr = p(row["cmcr"]), (p(row["cmtr"]) if row.get("cmtr") else None)
+        over: dict[str, Any] = {}
+        for k in _OVERRIDES:
+            if row.get(k):
+                over[k] = row[k] if k == "playlist" else p(row[k])
+        problem = None if cmtr is not None else "empty cmtr column"
+        out.append(Recording(cmcr, cmtr, row.get("dataset_id") or _dataset_id(cmtr, cmcr), over, problem))
+    return out
+
+
+# --- skipping ----------------------------------------------------------------------------------
+
+
+def completed_output(cfg: RunConfig) -> tuple[bool, str]:
+    """
+    Whether ``cfg.out`` already holds this recording's finished result, and why (or why not).
+
+    True only when the file exists, is a complete txpipe file, and its journal's
+    ``(step, step_version, params)`` sequence equals :func:`~txpipe.pipeline.build_plan`'s.
+    """
+    out = Path(cfg.out)
+    if not out.exists():
+        return False, "no output yet"
+    try:
+        opened = store.open_file(out)
+    except (OSError, TxpipeError) as exc:
+        return False, f"existing output unusable ({exc})"
+    try:
+        done = [(e.step, e.step_version, e.params) for e in opened.journal.entries]
+    finally:
+        opened.source.close()
+    try:
+        import_plugins(cfg.plugins)
+        wanted = [p.key() for p in build_plan(cfg)]
+    except TxpipeError as exc:
+        return False, f"cannot plan ({exc})"
+    if done == wanted:
+        return True, "output complete with a matching journal"
+    return False, "existing output's journal differs from the requested steps/parameters"
+
+
+# --- running -----------------------------------------------------------------------------------
+
+
+def run_task(task: Task) -> Outcome:
+    """
+    Process one recording (runs in a worker). Never raises for the recording's own failure:
+    it returns an Outcome with status ``"failed"``, the error type and the message.
+    """
+    if task.log_json is not None or task.log_level is not None:
+        configure_logging(json=task.log_json, level=task.log_level)
+    cfg = task.config
+    did = cfg.dataset_id or Path(cfg.cmtr).stem.rstrip("-")
+    t0 = time.perf_counter()
+    try:
+        with progress_disabled():
+            res = run_pipeline(cfg)
+    except Exception as exc:  # failures are data (module docstring); the type and message are kept
+        return Outcome(did, str(cfg.out), "failed", type(exc).__name__, _one_line(exc), time.perf_counter() - t0)
+    return Outcome(res.dataset_id, str(res.path), "ok", seconds=time.perf_counter() - t0)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _lost_worker(exc: BaseException) -> bool:
+    return type(exc).__name__ in ("BrokenProcessPool", "KilledWorker")
+
+
+def configs_for(recordings: Sequence[Recording], out_dir: str | os.PathLike[str], template: dict[str, Any]) -> list[RunConfig]:
+    """One RunConfig per runnable recording: *template* (batch-wide options) + the CSV overrides,
+    output ``out_dir/{dataset_id}.h5``."""
+    out_dir = Path(out_dir)
+    cfgs = []
+    for r in recordings:
+        opts = {**template, **r.overrides}
+        cfgs.append(RunConfig(cmcr=r.cmcr, cmtr=r.cmtr or r.cmcr, out=out_dir / f"{r.dataset_id}.h5",
+                              dataset_id=r.dataset_id, **opts))
+    return cfgs
+
+
+def run_batch(
+    recordings: Sequence[Recording],
+    out_dir: str | os.PathLike[str],
+    *,
+    executor: Executor | None = None,
+    force: bool = False,
+    log_json: bool | None = None,
+    log_level: str | None = None,
+    **options: Any,
+) -> BatchReport:
+    """
+    Run the pipeline on every recording, one output file each in *out_dir*.
+
+    Args:
+        recordings: from :func:`discover`.
+        out_dir: output folder (created if missing).
+        executor: default :class:`~txpipe.executors.SerialExecutor`.
+        force: redo recordings whose output is already complete.
+        log_json, log_level: logging setup passed to worker processes.
+        **options: batch-wide :class:`~txpipe.pipeline.RunConfig` fields (``playlist``,
+            ``pad_margin``, ``features``, ``defer`` …); a CSV column overrides them per recording.
+
+    Returns:
+        A :class:`BatchReport` with one :class:`Outcome` per recording, in input order.
+    """
+    t0 = time.perf_counter()
+    executor = executor or SerialExecutor()
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    log = structlog.get_logger("txpipe")
+    results: dict[int, Outcome] = {}
+    pending: list[tuple[int, Task]] = []
+    for i, (rec, cfg) in enumerate(zip(recordings, configs_for(recordings, out_dir, options))):
+        if rec.problem is not None:
+            results[i] = Outcome(rec.dataset_id, str(cfg.out), "failed", "InputFileError", rec.problem)
+            log.error("recording_failed", dataset_id=rec.dataset_id, error_type="InputFileError", reason=rec.problem)
+            continue
+        if not force:
+            done, why = completed_output(cfg)
+            if done:
+                results[i] = Outcome(rec.dataset_id, str(cfg.out), "skipped", message=why)
+                log.info("recording_skipped", dataset_id=rec.dataset_id, path=str(cfg.out), reason=why)
+                continue
+        pending.append((i, Task(cfg, log_json, log_level)))
+    log.info("batch_started", n_recordings=len(recordings), n_to_run=len(pending),
+             n_skipped=sum(o.status == "skipped" for o in results.values()), executor=executor.describe())
+    with ProgressBar(total=len(pending), desc="batch", unit="recording") as bar:
+        for done in executor.map(run_task, [t for _, t in pending]):
+            i = pending[done.index][0]
+            results[i] = _outcome(done, recordings[i])
+            o = results[i]
+            if o.status == "ok":
+                log.info("recording_done", dataset_id=o.dataset_id, path=o.path, seconds=round(o.seconds, 3))
+            else:
+                log.error("recording_failed", dataset_id=o.dataset_id, error_type=o.error_type, reason=o.message)
+            bar.update(1, postfix=f"{o.dataset_id} {o.status}")
+    report = BatchReport([results[i] for i in sorted(results)], time.perf_counter() - t0, executor.describe())
+    log.info("batch_finished", ok=report.count("ok"), skipped=report.count("skipped"),
+             failed=report.count("failed"), seconds=round(report.seconds, 3))
+    return report
+
+
+def _outcome(done: Completed[Task, Outcome], rec: Recording) -> Outcome:
+    if done.error is None and done.value is not None:
+        return done.value
+    exc = done.error or RuntimeError("task returned nothing")
+    out = str(done.item.config.out)
+    if _lost_worker(exc):
+        msg = "worker process died before this recording finished (killed, out of memory or crashed); rerun to complete it"
+        return Outcome(rec.dataset_id, out, "failed", "WorkerLost", msg)
+    return Outcome(rec.dataset_id, out, "failed", type(exc).__name__, _one_line(exc))
+

@@ -1,0 +1,244 @@
+"""
+The whole pipeline on one recording, from a :class:`RunConfig`.
+
+``txpipe demo``, ``txpipe run`` and every task of ``txpipe batch`` call :func:`run_pipeline`. It
+turns the configuration into a *plan* — the ordered list of steps and their exact parameters
+(:func:`build_plan`) — and applies it in one :func:`~txpipe.pipeline_session`: deferred by default
+(one atomic commit at the end), or immediate (a commit after every step, ``--immediate``), with
+an optional checkpoint file after a named step. The plan is also what ``txpipe batch`` compares
+with an existing output's journal to decide whether the recording is already done.
+
+Input side files default to the lab's layout beside the ``.cmcr``: ``playlist.csv``,
+``movie_length.csv`` and ``stimuli/`` (stimulus JSON configs and the dense-noise ``.npy``).
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import os
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from txpipe.errors import ConfigurationError, InputFileError
+from txpipe.journal import encode_param
+from txpipe.session import PipelineSession, pipeline_session, validate_dataset_id
+from txpipe.step import get_step
+
+PIPELINE_STEPS = (
+    "load_recording",
+    "add_section_time",
+    "section_spike_times",
+    "compute_sta",
+    "extract_features",
+)
+"""The built-in steps :func:`build_plan` runs, in order."""
+
+DEFAULT_COVER_RANGE = (-60, 0)
+"""STA window in display frames relative to the spike's frame (1 s before the spike at 60 Hz)."""
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    """One step of a plan: the registered step name and its exact parameters."""
+
+    name: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def key(self) -> tuple[str, str, Any]:
+        """``(name, version, canonical params)``: what a journal entry must match to count as done."""
+        return (self.name, get_step(self.name).version, encode_param(self.params))
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """
+    Everything needed to process one recording.
+
+    Attributes:
+        cmcr, cmtr: the raw and spike-sorter files.
+        out: the output HDF5 file (committed atomically).
+        dataset_id: default: the ``.cmtr`` stem without trailing ``-``.
+        playlist: playlist name in *playlist_file*; default: its only playlist.
+        playlist_file, movie_length_file: the lab's CSVs; default: beside the ``.cmcr``.
+        stimuli_dir: stimulus JSON configs and noise movies; default ``stimuli/`` beside the ``.cmcr``.
+        pad_margin: seconds kept before and after each trial, ``(pre_s, post_s)``.
+        cover_range: STA window in display frames, ``(start, stop)``.
+        features: extractor names; None: the step's default set.
+        steps: the built-in steps to run, a prefix-closed subset of :data:`PIPELINE_STEPS`
+            (default: all).
+        custom_plan: run exactly these steps instead of the built-in plan (custom pipelines
+            and tests); *plugins* are modules to import first so their steps are registered.
+        checkpoint_after: also commit a checkpoint file (:func:`checkpoint_path`) right after
+            this step.
+        defer: True: one commit at the end; False: a commit after every step.
+        overwrite: replace an existing *out* (WARNING ``overwrite``); False raises FileExistsError.
+    """
+
+    cmcr: Path
+    cmtr: Path
+    out: Path
+    dataset_id: str | None = None
+    playlist: str | None = None
+    playlist_file: Path | None = None
+    movie_length_file: Path | None = None
+    stimuli_dir: Path | None = None
+    pad_margin: tuple[float, float] = (0.0, 0.0)
+    cover_range: tuple[int, int] = DEFAULT_COVER_RANGE
+    features: tuple[str, ...] | None = None
+    steps: tuple[str, ...] = PIPELINE_STEPS
+    custom_plan: tuple[PlannedStep, ...] | None = None
+    plugins: tuple[str, ...] = ()
+    checkpoint_after: str | None = None
+    defer: bool = True
+    overwrite: bool = True
+
+    def resolved_dataset_id(self) -> str:
+        """The dataset id: given, else the ``.cmtr`` stem without trailing ``-``."""
+        return validate_dataset_id(self.dataset_id or Path(self.cmtr).stem)
+
+    def with_out(self, out: str | os.PathLike[str]) -> "RunConfig":
+        return replace(self, out=Path(out))
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What :func:`run_pipeline` did."""
+
+    path: Path
+    dataset_id: str
+    steps: tuple[str, ...]
+    n_units: int
+    sections: tuple[str, ...]
+    sta_units: int
+    bytes: int
+    seconds: float
+    checkpoint: Path | None = None
+
+
+def _abs(p: str | os.PathLike[str]) -> str:
+    return str(Path(p).expanduser().absolute())
+
+
+def _only_playlist(playlist_file: Path) -> str:
+    """The single playlist name in a lab ``playlist.csv`` (header ``playlist_name,movie_names``)."""
+    try:
+        with open(playlist_file, newline="") as f:
+            names = [row.get("playlist_name", "") for row in csv.DictReader(f)]
+    except OSError as exc:
+        raise InputFileError(f"{playlist_file}: cannot read playlist file: {exc}", path=str(playlist_file)) from exc
+    names = [n.strip() for n in names if n and n.strip()]
+    if len(names) != 1:
+        found = ", ".join(names) if names else "none"
+        raise ConfigurationError(f"{playlist_file}: give --playlist NAME (playlists found: {found})")
+    return names[0]
+
+
+def build_plan(cfg: RunConfig) -> tuple[PlannedStep, ...]:
+    """
+    The ordered steps and exact parameters :func:`run_pipeline` applies for *cfg*.
+
+    Paths are made absolute, so the journal (and the batch skip check) does not depend on the
+    working directory.
+
+    Raises:
+        ConfigurationError: an unknown step in ``cfg.steps``, or no playlist name can be chosen.
+        InputFileError: the playlist file cannot be read when the name must come from it.
+    """
+    if cfg.custom_plan is not None:
+        return tuple(cfg.custom_plan)
+    unknown = [s for s in cfg.steps if s not in PIPELINE_STEPS]
+    if unknown:
+        raise ConfigurationError(f"unknown step(s) {unknown}; the pipeline steps are {list(PIPELINE_STEPS)}")
+    here = Path(cfg.cmcr).expanduser().absolute().parent
+    playlist_file = Path(cfg.playlist_file) if cfg.playlist_file else here / "playlist.csv"
+    movie_length_file = Path(cfg.movie_length_file) if cfg.movie_length_file else here / "movie_length.csv"
+    stimuli_dir = Path(cfg.stimuli_dir) if cfg.stimuli_dir else here / "stimuli"
+    plan: list[PlannedStep] = []
+    for name in PIPELINE_STEPS:
+        if name not in cfg.steps:
+            continue
+        if name == "load_recording":
+            params: dict[str, Any] = {"cmcr_path": _abs(cfg.cmcr), "cmtr_path": _abs(cfg.cmtr)}
+        elif name == "add_section_time":
+            params = {
+                "playlist_name": cfg.playlist or _only_playlist(playlist_file),
+                "playlist_file": _abs(playlist_file),
+                "movie_length_file": _abs(movie_length_file),
+            }
+        elif name == "section_spike_times":
+            params = {"pad_margin": tuple(float(x) for x in cfg.pad_margin), "config_dir": _abs(stimuli_dir)}
+        elif name == "compute_sta":
+            params = {"cover_range": tuple(int(x) for x in cfg.cover_range), "stimuli_dir": _abs(stimuli_dir)}
+        else:  # extract_features
+            params = {} if cfg.features is None else {"features": list(cfg.features)}
+        plan.append(PlannedStep(name, params))
+    return tuple(plan)
+
+
+def import_plugins(modules: tuple[str, ...] | list[str]) -> None:
+    """Import modules that register custom steps (``--plugin``); errors name the module."""
+    for mod in modules:
+        try:
+            importlib.import_module(mod)
+        except ImportError as exc:
+            raise ConfigurationError(f"cannot import plugin module {mod!r}: {exc}") from exc
+
+
+def checkpoint_path(cfg: RunConfig, step_name: str) -> Path:
+    """Where ``checkpoint_after=step_name`` writes: ``{out stem}.after-{step}.h5`` beside *out*."""
+    out = Path(cfg.out)
+    return out.with_name(f"{out.stem}.after-{step_name}{out.suffix or '.h5'}")
+
+
+def run_pipeline(cfg: RunConfig) -> RunResult:
+    """
+    Apply the plan of *cfg* to its recording and commit the result to ``cfg.out``.
+
+    Nothing is written to ``cfg.out`` unless every step succeeds (deferred mode); in immediate
+    mode each step is committed as it finishes. Returns a :class:`RunResult`.
+
+    Raises:
+        TxpipeError: a step failed (the output keeps its previous content or stays absent).
+        FileExistsError: ``cfg.out`` exists and ``cfg.overwrite`` is False.
+    """
+    import_plugins(cfg.plugins)
+    plan = build_plan(cfg)
+    if not plan:
+        raise ConfigurationError("nothing to run: the plan has no steps")
+    names = [p.name for p in plan]
+    steps = [get_step(n) for n in names]  # UnknownStepError before any work
+    if cfg.checkpoint_after is not None and cfg.checkpoint_after not in names:
+        raise ConfigurationError(f"--checkpoint-after {cfg.checkpoint_after!r} is not one of the planned steps {names}")
+    dataset_id = cfg.resolved_dataset_id()
+    out = Path(cfg.out).expanduser().absolute()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    log = structlog.get_logger("txpipe").bind(dataset_id=dataset_id)
+    log.info("run_started", path=str(out), steps=names, defer=cfg.defer)
+    t0 = time.perf_counter()
+    ckpt: Path | None = None
+    with pipeline_session(out, defer=cfg.defer, overwrite=cfg.overwrite, dataset_id=dataset_id) as s:
+        for planned, st in zip(plan, steps):
+            s.run(st, **planned.params)
+            if planned.name == cfg.checkpoint_after:
+                ckpt = s.checkpoint(checkpoint_path(cfg.with_out(out), planned.name), checkpoint_name=planned.name)
+        result = _result(s, out, names, ckpt)
+    seconds = time.perf_counter() - t0
+    result = replace(result, bytes=out.stat().st_size, seconds=seconds)
+    log.info("run_finished", path=str(out), seconds=round(seconds, 3), bytes=result.bytes)
+    return result
+
+
+def _result(s: PipelineSession, out: Path, names: list[str], ckpt: Path | None) -> RunResult:
+    st = s.state
+    sections = tuple(st.keys("stimulus/section_time")) if "stimulus/section_time" in st else ()
+    sta_units = 0
+    for uid in s.units:
+        fpath = f"units/{uid}/features"
+        if fpath in st and any(k.startswith("sta_") for k in st.keys(fpath)):
+            sta_units += 1
+    return RunResult(out, s.dataset_id or "", tuple(names), len(s.units), sections, sta_units, 0, 0.0, ckpt)

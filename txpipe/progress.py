@@ -1,0 +1,133 @@
+"""
+Progress bars on long work (tqdm), silent when nobody is watching.
+
+Steps and the batch runner wrap their loops in :func:`progress`::
+
+    from txpipe.progress import progress
+
+    for unit_id in progress(unit_ids, desc="compute_sta", unit="unit"):
+        ...
+
+A bar is drawn on stderr only when stderr is a terminal and progress is not disabled (``txpipe
+--quiet``, :func:`configure_progress` ``(enabled=False)``, or a batch worker process). Otherwise
+:func:`progress` returns the iterable unchanged, so it costs nothing in tests and in logs.
+This module holds the only global progress setting; :func:`reset_progress` restores it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterable, Iterator
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+_state: dict[str, bool | None] = {"enabled": None}  # None: automatic (stderr is a terminal)
+
+
+def configure_progress(*, enabled: bool | None = None) -> None:
+    """
+    Choose whether progress bars are drawn.
+
+    Args:
+        enabled: True: always (even when stderr is not a terminal); False: never;
+            None: automatic, only when stderr is a terminal (the default).
+    """
+    _state["enabled"] = enabled
+
+
+def reset_progress() -> None:
+    """Back to automatic: bars only when stderr is a terminal."""
+    _state["enabled"] = None
+
+
+def progress_enabled() -> bool:
+    """Whether :func:`progress` draws a bar right now."""
+    enabled = _state["enabled"]
+    if enabled is None:
+        try:
+            return sys.stderr.isatty()
+        except (AttributeError, ValueError):  # replaced or closed stderr
+            return False
+    return bool(enabled)
+
+
+def progress(
+    iterable: Iterable[T],
+    *,
+    desc: str = "",
+    unit: str = "it",
+    total: int | None = None,
+    leave: bool = False,
+    **tqdm_kwargs: Any,
+) -> Iterable[T]:
+    """
+    Iterate over *iterable*, drawing a tqdm bar on stderr when progress is enabled.
+
+    Args:
+        iterable: what to iterate over (its ``len()`` is used as the total when it has one).
+        desc: label in front of the bar, e.g. the step name ``"compute_sta"``.
+        unit: what one item is (``"unit"``, ``"recording"``).
+        total: number of items, when ``len(iterable)`` is not available.
+        leave: keep the finished bar on screen (default: erase it).
+        **tqdm_kwargs: passed to ``tqdm.tqdm``.
+
+    Returns:
+        *iterable* itself when progress is disabled, else a tqdm wrapper yielding the same items.
+    """
+    if not progress_enabled():
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, desc=desc, unit=unit, total=total, leave=leave, file=sys.stderr, dynamic_ncols=True, **tqdm_kwargs)
+
+
+class ProgressBar:
+    """A manually advanced bar (``update(n)``), a no-op when progress is disabled.
+
+    Used where items finish out of order, e.g. recordings completing in a batch::
+
+        with ProgressBar(total=len(tasks), desc="batch", unit="recording") as bar:
+            for outcome in results:
+                bar.update(1)
+    """
+
+    def __init__(self, *, total: int | None, desc: str = "", unit: str = "it", leave: bool = True) -> None:
+        self._bar: Any = None
+        if progress_enabled():
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(total=total, desc=desc, unit=unit, leave=leave, file=sys.stderr, dynamic_ncols=True)
+
+    def update(self, n: int = 1, *, postfix: str | None = None) -> None:
+        """Advance by *n* items; *postfix* is shown after the bar (e.g. the last dataset id)."""
+        if self._bar is not None:
+            if postfix is not None:
+                self._bar.set_postfix_str(postfix, refresh=False)
+            self._bar.update(n)
+
+    def close(self) -> None:
+        """Finish the bar (idempotent)."""
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    def __enter__(self) -> "ProgressBar":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+
+@contextlib.contextmanager
+def progress_disabled() -> Iterator[None]:
+    """Within the block, :func:`progress` draws nothing (batch tasks use it); the previous
+    setting is restored afterwards."""
+    old = _state["enabled"]
+    _state["enabled"] = False
+    try:
+        yield
+    finally:
+        _state["enabled"] = old

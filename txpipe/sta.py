@@ -1,0 +1,151 @@
+"""
+Spike-triggered average (STA) of a dense-noise movie: the pure algorithm, no state, no I/O.
+
+Conventions (see ``docs/sta.md``):
+
+* A spike's *movie frame* ``f`` is the display frame shown when it occurred (the last frame whose
+  first high sample is at or before the spike), counted from the movie's first content frame.
+* ``cover_range=(c0, c1)`` (display frames, ``c0 < c1``) selects the frames ``f+c0 … f+c1-1``;
+  the lab's default ``(-60, 0)`` is the second before the spike, the spike's own frame excluded.
+* A spike is *used* when its whole window lies in the movie (``0 <= f+c0`` and ``f+c1 <= T``);
+  the others are *excluded*. The STA is the mean of the used windows in raw pixel units (0…255),
+  not normalised; with no used spike it is all-NaN.
+
+The fast method never materialises one window per spike. With ``n[t]`` the number of used
+spikes in movie frame ``t`` (``t`` from ``-c0`` to ``T-c1``) and ``M`` the movie as a
+``(T, h*w)`` matrix, lag ``k`` of the summed window is::
+
+    S[k] = sum_t n[t] * M[t + c0 + k] = n @ M[k : k + T - W + 1]
+
+so all units' lag ``k`` is one BLAS matrix product of the (units × frames) count matrix with a
+contiguous slice of the movie: ``W`` products in all, in float32 while every sum stays an exact
+integer (< 2**24), else in float64. Sums are exact, so the result equals the straightforward
+mean of materialised windows (:func:`sta_reference`) bit for bit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from txpipe.errors import ParameterError
+
+_F32_EXACT = float(2**24)  # float32 holds every integer below this exactly
+
+
+@dataclass(frozen=True)
+class StaResult:
+    """STAs of several units.
+
+    Attributes:
+        sta: float32 (n_units, W, h, w), raw pixel units; all-NaN rows for units with no used spike.
+        n_used: int64 (n_units,), spikes whose window lies in the movie.
+        n_excluded: int64 (n_units,), the other spikes.
+    """
+
+    sta: np.ndarray
+    n_used: np.ndarray
+    n_excluded: np.ndarray
+
+
+def check_cover_range(cover_range: Sequence[int]) -> tuple[int, int]:
+    """Return *cover_range* as two ints ``(c0, c1)`` with ``c0 < c1``; raise ParameterError otherwise."""
+    try:
+        c0, c1 = (int(x) for x in cover_range)
+        ok = all(float(x) == int(x) for x in cover_range)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ParameterError(f"cover_range must be two whole numbers of display frames, got {cover_range!r}")
+    if c0 >= c1:
+        raise ParameterError(f"cover_range=({c0}, {c1}): the first frame offset must be below the second")
+    return c0, c1
+
+
+def _used(frames: np.ndarray, c0: int, c1: int, n_movie_frames: int) -> np.ndarray:
+    f = np.asarray(frames, dtype=np.int64)
+    return f[(f + c0 >= 0) & (f + c1 <= n_movie_frames)]
+
+
+def sta_counts(
+    spike_frames: Sequence[np.ndarray], movie: np.ndarray, cover_range: Sequence[int] = (-60, 0),
+    *, chunk_units: int = 512,
+) -> StaResult:
+    """
+    STAs of many units from frame counts (no window per spike is materialised).
+
+    Args:
+        spike_frames: per unit, int64 movie-frame index of each spike (any order; out-of-range
+            frames are allowed and counted as excluded).
+        movie: (T, h, w) uint8 (any real dtype works), display frames from the content start.
+        cover_range: ``(c0, c1)`` display frames, ``c0 < c1``.
+        chunk_units: units per block of matrix products (bounds temporary memory to about
+            ``chunk_units × (T + W·h·w) × 8`` bytes).
+
+    Returns:
+        :class:`StaResult` for the units in the given order.
+    """
+    c0, c1 = check_cover_range(cover_range)
+    if movie.ndim != 3:
+        raise ParameterError(f"movie must be (frames, h, w), got shape {movie.shape}")
+    T, h, w = movie.shape
+    W = c1 - c0
+    n_units = len(spike_frames)
+    out = np.full((n_units, W, h, w), np.nan, dtype=np.float32)
+    n_total = np.array([np.asarray(f).size for f in spike_frames], dtype=np.int64)
+    n_used = np.zeros(n_units, dtype=np.int64)
+    L = T - W + 1  # number of spike frames whose window fits
+    if L <= 0 or n_units == 0:
+        return StaResult(out, n_used, n_total - n_used)
+    flat = movie.reshape(T, h * w)
+    m32 = flat.astype(np.float32)
+    m64: np.ndarray | None = None
+    peak = float(flat.max()) if flat.size else 0.0
+    lo = -c0
+    for a in range(0, n_units, chunk_units):
+        b = min(n_units, a + chunk_units)
+        # (units, L) counts of used spikes per frame t = lo + j, via one bincount
+        idx_parts = []
+        for i in range(a, b):
+            f = _used(spike_frames[i], c0, c1, T)
+            n_used[i] = f.size
+            idx_parts.append(f - lo + (i - a) * L)
+        counts = np.bincount(np.concatenate(idx_parts) if idx_parts else np.zeros(0, np.int64),
+                             minlength=(b - a) * L).reshape(b - a, L)
+        exact32 = float(n_used[a:b].max(initial=0)) * peak < _F32_EXACT
+        if exact32:
+            cm, mm = counts.astype(np.float32), m32
+        else:
+            if m64 is None:
+                m64 = flat.astype(np.float64)
+            cm, mm = counts.astype(np.float64), m64
+        sums = np.empty((b - a, W, h * w), dtype=cm.dtype)
+        for k in range(W):
+            np.matmul(cm, mm[k : k + L], out=sums[:, k, :])
+        have = n_used[a:b] > 0
+        if have.any():
+            mean = sums[have].astype(np.float64) / n_used[a:b][have, None, None]
+            out[a:b][have] = mean.reshape(-1, W, h, w).astype(np.float32)
+    return StaResult(out, n_used, n_total - n_used)
+
+
+def sta_reference(spike_frames: np.ndarray, movie: np.ndarray, cover_range: Sequence[int] = (-60, 0)) -> tuple[np.ndarray, int, int]:
+    """
+    The straightforward STA of one unit: materialise one window per used spike and average.
+
+    This is the lab's method (memory ``n_used × W × h × w`` bytes); it is kept for tests and
+    benchmarks only. Returns ``(sta float32 (W, h, w), n_used, n_excluded)``.
+    """
+    c0, c1 = check_cover_range(cover_range)
+    T, h, w = movie.shape
+    f_all = np.asarray(spike_frames, dtype=np.int64)
+    f = _used(f_all, c0, c1, T)
+    if f.size == 0:
+        return np.full((c1 - c0, h, w), np.nan, np.float32), 0, int(f_all.size)
+    windows = movie[f[:, None] + np.arange(c0, c1)]  # (n, W, h, w)
+    return windows.mean(axis=0).astype(np.float32), int(f.size), int(f_all.size - f.size)
+
+
+__all__ = ["StaResult", "check_cover_range", "sta_counts", "sta_reference"]
