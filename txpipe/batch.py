@@ -332,3 +332,26 @@ def _outcome(done: Completed[Task, Outcome], rec: Recording) -> Outcome:
         return Outcome(rec.dataset_id, out, "failed", "WorkerLost", msg)
     return Outcome(rec.dataset_id, out, "failed", type(exc).__name__, _one_line(exc))
 
+
+
+def synth_recordings(out_dir: str | os.PathLike[str], *, count: int = 1, name: str = "synthetic-Rec",
+                     seed: int = 0, **synth_options: Any) -> list[Any]:
+    """
+    ``txpipe synth``: write *count* synthetic recordings for trying a batch.
+
+    One recording goes straight into *out_dir*; several go into ``out_dir/{name}_{i:02d}/``
+    (each with its own side files, since the noise movie depends on the seed), seeds
+    ``seed, seed+1, …``. *synth_options* are passed to :func:`txpipe.synth.make_recording`.
+    Returns the :class:`~txpipe.synth.GroundTruth` of each.
+    """
+    from txpipe.synth import make_recording
+
+    if count < 1:
+        raise ConfigurationError(f"count must be at least 1, got {count}")
+    out = Path(out_dir)
+    if count == 1:
+        return [make_recording(out, name=name, seed=seed, **synth_options)]
+    return [
+        make_recording(out / f"{name}_{i:02d}", name=f"{name}_{i:02d}", seed=seed + i, **synth_options)
+        for i in range(1, count + 1)
+    ]

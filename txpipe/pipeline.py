@@ -242,3 +242,25 @@ def _result(s: PipelineSession, out: Path, names: list[str], ckpt: Path | None) 
         if fpath in st and any(k.startswith("sta_") for k in st.keys(fpath)):
             sta_units += 1
     return RunResult(out, s.dataset_id or "", tuple(names), len(s.units), sections, sta_units, 0, 0.0, ckpt)
+
+
+def run_demo(out_dir: str | os.PathLike[str], *, defer: bool = True, n_units: int = 8, seed: int = 0) -> tuple[RunResult, Any]:
+    """
+    ``txpipe demo``: write a synthetic recording into ``out_dir/recording/`` (the small default
+    protocol: baseline, ON/OFF steps and dense noise) and run the whole pipeline on it.
+
+    Returns:
+        The :class:`RunResult` (output ``out_dir/{dataset_id}.h5``) and the recording's
+        :class:`~txpipe.synth.GroundTruth`.
+    """
+    from txpipe.synth import make_recording
+
+    out_dir = Path(out_dir).expanduser().absolute()
+    truth = make_recording(out_dir / "recording", n_units=n_units, seed=seed)
+    cfg = RunConfig(
+        cmcr=Path(truth.paths["cmcr"]),
+        cmtr=Path(truth.paths["cmtr"]),
+        out=out_dir / f"{truth.dataset_id}.h5",
+        defer=defer,
+    )
+    return run_pipeline(cfg), truth

@@ -1,0 +1,267 @@
+"""
+Step 4, ``compute_sta``: spike-triggered average of the dense-noise movie for every unit.
+
+Reads, per unit, the sectioned spikes of the noise movie
+(``units/{id}/spike_times_sectioned/{movie}/trials_spike_times/{i}`` and ``trials_start_end``,
+samples), the movie's sections (``/stimulus/section_time/{movie}``, samples, with the pre-margin
+used by ``add_section_time``) and ``/metadata/frame_timestamps`` (samples), plus the movie itself
+from ``{stimuli_dir}/{movie}.npy`` ((frames, h, w) uint8). Writes, per unit::
+
+    units/{id}/features/sta_{movie}/sta   float32 (W, h, w), raw pixel units (0…255)
+        attrs: n_spikes_used, n_spikes_excluded, cover_range (int64 [c0, c1]), movie,
+               extractor_version
+    units/{id}/features/sta_{movie}       attrs: extractor_version, params (canonical JSON)
+
+Frame mapping (``docs/sta.md``): the content of occurrence k starts at display frame
+``floor_frame(section_time[k, 0]) + pre_margin``; a spike's movie frame is the frame showing at
+the spike (last frame timestamp ≤ spike) minus that content start. Each trial is assigned to the
+occurrence whose section contains its start, so ``trials="all"`` also covers later occurrences
+of the movie. A unit with no usable spike gets an all-NaN STA with ``n_spikes_used = 0``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from txpipe import sta as _sta
+from txpipe.changes import Changes
+from txpipe.errors import ConfigurationError, InputFileError, MissingPrerequisiteError, ParameterError
+from txpipe.fingerprint import file_fingerprint, value_digest
+from txpipe.journal import canonical_json, encode_param
+from txpipe.paths import FRAME_TIMESTAMPS, SECTION_TIME, UNITS
+from txpipe.step import step
+from txpipe.tree import StateView
+
+STA_VERSION = "1"
+PRE_MARGIN_ATTRS = ("pre_margin_frame_num", "pre_margin_frames", "pre_margin")
+"""Leaf attributes of ``/stimulus/section_time/{movie}`` that may hold the pre-margin (frames)."""
+LAB_PRE_MARGIN_FRAMES = 60
+
+
+def find_noise_movie(state: StateView, movie: str | None) -> str:
+    """
+    The dense-noise movie: *movie* if given, else the one sectioned movie whose name contains
+    ``noise`` (case-insensitive).
+
+    Raises:
+        MissingPrerequisiteError: no section times, or *movie* has none.
+        ConfigurationError: no or several noise movies (the message lists the candidates).
+    """
+    if not state.is_group(SECTION_TIME):
+        raise MissingPrerequisiteError(
+            f"compute_sta: {SECTION_TIME} is missing; run add_section_time first", step="compute_sta", missing="add_section_time"
+        )
+    movies = state.keys(SECTION_TIME)
+    if movie is not None:
+        if movie not in movies:
+            raise MissingPrerequisiteError(
+                f"compute_sta: movie {movie!r} has no section times (sectioned movies: {movies}); "
+                "run add_section_time with a playlist that shows it",
+                step="compute_sta",
+                missing="add_section_time",
+            )
+        return movie
+    cands = [m for m in movies if "noise" in m.lower()]
+    if len(cands) != 1:
+        what = "no movie" if not cands else f"{len(cands)} movies ({cands})"
+        raise ConfigurationError(
+            f"compute_sta: {what} with 'noise' in the name among the sectioned movies {movies}; pass movie=NAME"
+        )
+    return cands[0]
+
+
+def pre_margin_frames(state: StateView, movie: str) -> int:
+    """The pre-margin (display frames) ``add_section_time`` used for *movie* (the lab's 60 if unrecorded)."""
+    a = state.attrs(SECTION_TIME / movie)
+    for k in PRE_MARGIN_ATTRS:
+        if k in a:
+            return int(a[k])
+    return LAB_PRE_MARGIN_FRAMES
+
+
+def load_movie(path: Path) -> np.ndarray:
+    """
+    Read and check a stimulus movie ``.npy``: 3-D (frames, h, w) uint8.
+
+    Raises:
+        InputFileError: missing or unreadable file, wrong rank or dtype (the message names the file).
+    """
+    if not path.is_file():
+        raise InputFileError(f"{path}: stimulus movie not found", path=str(path))
+    try:
+        movie = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise InputFileError(f"{path}: cannot read stimulus movie: {exc}", path=str(path)) from exc
+    if movie.ndim != 3:
+        raise InputFileError(f"{path}: expected a (frames, h, w) movie, got shape {movie.shape}", path=str(path))
+    if movie.dtype != np.uint8:
+        raise InputFileError(f"{path}: expected uint8 pixels, got {movie.dtype}", path=str(path))
+    if 0 in movie.shape:
+        raise InputFileError(f"{path}: empty movie, shape {movie.shape}", path=str(path))
+    return np.ascontiguousarray(movie)
+
+
+def _spike_frames(samples: np.ndarray, ft: np.ndarray) -> np.ndarray:
+    """Display frame showing at each sample (last timestamp ≤ sample; −1 before the first frame)."""
+    return np.searchsorted(ft, np.asarray(samples, np.int64), side="right") - 1
+
+
+@step("compute_sta", version=STA_VERSION, requires=("section_spike_times",))
+def compute_sta_step(
+    state: StateView,
+    *,
+    cover_range: tuple[int, int] | list[int] = (-60, 0),
+    stimuli_dir: str | os.PathLike[str] | None = None,
+    movie: str | None = None,
+    trials: str = "first",
+) -> Changes:
+    """
+    Spike-triggered average of the dense-noise movie for every unit.
+
+    Args:
+        cover_range: ``(c0, c1)`` display frames; the window is frames ``f+c0 … f+c1-1`` of a
+            spike in frame ``f``. Default: the second before the spike, its own frame excluded.
+        stimuli_dir: folder holding ``{movie}.npy``.
+        movie: the noise movie's name; default: the one sectioned movie named ``*noise*``.
+        trials: ``"first"`` (the lab's choice: trial 0) or ``"all"`` (every trial of every
+            occurrence of the movie).
+
+    Raises:
+        ParameterError: bad *cover_range* or *trials*.
+        ConfigurationError: no *stimuli_dir*, or no / several noise movies.
+        InputFileError: the movie file is missing, not (frames, h, w) uint8, or shorter than the
+            sectioned trials need.
+        MissingPrerequisiteError: the movie was not sectioned for a unit, or no frame timestamps.
+    """
+    c0, c1 = _sta.check_cover_range(cover_range)
+    if trials not in ("first", "all"):
+        raise ParameterError(f"compute_sta: trials must be 'first' or 'all', got {trials!r}")
+    name = find_noise_movie(state, movie)
+    if stimuli_dir is None:
+        raise ConfigurationError(f"compute_sta: give stimuli_dir, the folder holding {name}.npy")
+    if FRAME_TIMESTAMPS not in state:
+        raise MissingPrerequisiteError(
+            f"compute_sta: {FRAME_TIMESTAMPS} is missing (the recording had no frame-sync pulses?)",
+            step="compute_sta",
+            missing="load_recording",
+        )
+    ft = np.asarray(state[FRAME_TIMESTAMPS]).astype(np.int64)
+    sections = np.asarray(state[SECTION_TIME / name]).astype(np.int64).reshape(-1, 2)
+    content_start = _spike_frames(sections[:, 0], ft) + pre_margin_frames(state, name)  # per occurrence
+    path = Path(stimuli_dir) / f"{name}.npy"
+    mv = load_movie(path)
+    T = mv.shape[0]
+
+    units = state.keys(UNITS) if state.is_group(UNITS) else []
+    frames_per_unit: list[np.ndarray] = []
+    need_frames = 0
+    for uid in units:
+        base = UNITS / uid / "spike_times_sectioned" / name
+        if not state.is_group(base):
+            raise MissingPrerequisiteError(
+                f"compute_sta: {base} is missing for unit {uid}; run section_spike_times for movie {name!r}",
+                step="compute_sta",
+                missing="section_spike_times",
+            )
+        tse = np.asarray(state[base / "trials_start_end"]).astype(np.int64).reshape(-1, 2)
+        keys = state.keys(base / "trials_spike_times")
+        chosen = range(min(1, len(keys))) if trials == "first" else range(len(keys))
+        parts = []
+        for i in chosen:
+            occ = max(0, int(np.searchsorted(sections[:, 0], tse[i, 0], side="right")) - 1)
+            s = np.asarray(state[base / "trials_spike_times" / keys[i]])
+            if s.size and i > 0 and trials == "all":
+                pass
+            parts.append(_spike_frames(s, ft) - content_start[occ])
+            need_frames = max(need_frames, int(_spike_frames(tse[i, 1:2], ft)[0] - content_start[occ]))
+        frames_per_unit.append(np.concatenate(parts) if parts else np.zeros(0, np.int64))
+    if need_frames > T:
+        raise InputFileError(
+            f"{path}: movie has {T} frames but the sectioned trials of {name!r} reach frame {need_frames} "
+            "of its content; wrong movie file?",
+            path=str(path),
+        )
+
+    res = _sta.sta_counts(frames_per_unit, mv, (c0, c1))
+    params = {"cover_range": [c0, c1], "movie": name, "trials": trials}
+    ptext = canonical_json({k: encode_param(v) for k, v in params.items()})
+    ch = Changes()
+    cr = np.array([c0, c1], dtype=np.int64)
+    for i, uid in enumerate(units):
+        g = UNITS / uid / "features" / f"sta_{name}"
+        ch.delete(g, missing_ok=True)
+        ch.put(
+            g / "sta",
+            res.sta[i],
+            n_spikes_used=int(res.n_used[i]),
+            n_spikes_excluded=int(res.n_excluded[i]),
+            cover_range=cr,
+            movie=name,
+            extractor_version=STA_VERSION,
+        )
+        ch.set_attrs(g, extractor_version=STA_VERSION, params=ptext)
+    ch.add_input(file_fingerprint(path, data_digest=value_digest(mv)))
+    ch.note(
+        movie=name,
+        n_units=len(units),
+        units_without_spikes=int(np.count_nonzero(res.n_used == 0)),
+        n_spikes_used=int(res.n_used.sum()),
+        n_spikes_excluded=int(res.n_excluded.sum()),
+        movie_frames=int(T),
+    )
+    return ch
+
+
+@dataclass
+class STAResult:
+    """What a classic ``compute_sta(path, ...)`` call did (SPEC §2.3)."""
+
+    hdf5_path: Path | None
+    movie_name: str
+    units_processed: int
+    units_without_spikes: int
+    cover_range: tuple[int, int]
+    elapsed_seconds: float
+    warnings: list[str] = field(default_factory=list)
+
+
+def compute_sta(
+    hdf5_path: Any = None,
+    *,
+    cover_range: tuple[int, int] = (-60, 0),
+    stimuli_dir: str | os.PathLike[str] | None = None,
+    movie: str | None = None,
+    trials: str = "first",
+    defer_save: bool = False,
+    session: Any = None,
+) -> Any:
+    """
+    Classic, path-based ``compute_sta`` (SPEC §2.3).
+
+    ``compute_sta(path, stimuli_dir=...)`` reads *path*, runs the step and commits the file
+    atomically, returning an :class:`STAResult`. With ``session=s`` (or ``defer_save=True``) the
+    step runs on that (a DEFERRED) session and the session is returned. A DEFERRED session given
+    as *hdf5_path* is first saved (WARNING ``implicit_save``). See :func:`compute_sta_step`.
+    """
+    from txpipe.legacy import run_classic
+
+    t0 = time.perf_counter()
+    kw = {"cover_range": tuple(cover_range), "stimuli_dir": stimuli_dir, "movie": movie, "trials": trials}
+    s, ret = run_classic(compute_sta_step, hdf5_path, kw, defer_save=defer_save, session=session)
+    if ret:
+        return s
+    notes = s.journal[-1].notes
+    return STAResult(
+        s.hdf5_path,
+        str(notes.get("movie", "")),
+        int(notes.get("n_units", 0)),
+        int(notes.get("units_without_spikes", 0)),
+        (int(cover_range[0]), int(cover_range[1])),
+        round(time.perf_counter() - t0, 6),
+    )
