@@ -172,14 +172,13 @@ def compute_sta_step(
         tse = np.asarray(state[base / "trials_start_end"]).astype(np.int64).reshape(-1, 2)
         keys = state.keys(base / "trials_spike_times")
         chosen = range(min(1, len(keys))) if trials == "first" else range(len(keys))
-        parts = []
+        by_occ: dict[int, list[np.ndarray]] = {}
         for i in chosen:
             occ = max(0, int(np.searchsorted(sections[:, 0], tse[i, 0], side="right")) - 1)
-            s = np.asarray(state[base / "trials_spike_times" / keys[i]])
-            if s.size and i > 0 and trials == "all":
-                pass
-            parts.append(_spike_frames(s, ft) - content_start[occ])
+            by_occ.setdefault(occ, []).append(np.asarray(state[base / "trials_spike_times" / keys[i]]))
             need_frames = max(need_frames, int(_spike_frames(tse[i, 1:2], ft)[0] - content_start[occ]))
+        # padded trials may overlap: count each spike once per occurrence
+        parts = [_spike_frames(np.unique(np.concatenate(v)), ft) - content_start[k] for k, v in by_occ.items()]
         frames_per_unit.append(np.concatenate(parts) if parts else np.zeros(0, np.int64))
     if need_frames > T:
         raise InputFileError(
