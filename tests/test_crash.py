@@ -3,7 +3,7 @@ Crash tests: a child process committing a few-hundred-MB state is SIGKILLed at r
 
 After each kill the target must open as a complete txpipe file whose content digest is the
 previous commit's or the one in progress; temporaries left by a kill are removed by the next
-commit. The child alternates two states (A and B, 256 MB each) and prints ``begin X`` /
+commit. The child alternates two states (A and B, 200 MB each) and prints ``begin X`` /
 ``end X`` around every commit, so the parent knows which commits may be in the target.
 """
 
@@ -23,7 +23,7 @@ import txpipe
 from toysteps import toy_big
 from txpipe import atomic, store
 
-N_BYTES = 256 << 20
+N_BYTES = 200 << 20
 N_KILLS = 30
 CHILD = textwrap.dedent(
     """
@@ -36,31 +36,25 @@ CHILD = textwrap.dedent(
     if kill_at != "-":
         import os, signal
         atomic.set_fault_hook(lambda name: name == kill_at and os.kill(os.getpid(), signal.SIGKILL))
-    s = txpipe.PipelineSession("crash")
-    s.run(toy_big, n_bytes=n_bytes, fill=1.0)                  # state A
+    fills = {"A": 1.0, "B": 2.0}
     label = first
-    if label == "B":
-        s.run(toy_big, n_bytes=n_bytes, fill=2.0)
-    print("ready", flush=True)
-    for _ in range(n_commits):
-        print("begin", label, flush=True)
-        s.save(target)
-        print("end", label, flush=True)
-        if label == "A":
-            s.run(toy_big, n_bytes=n_bytes, fill=2.0)          # A -> B
-            label = "B"
-        else:
-            s.undo()                                             # B -> A
-            label = "A"
+    with txpipe.pipeline_session(target, dataset_id="crash") as s:   # deferred: only save() commits
+        s.run(toy_big, n_bytes=n_bytes, fill=fills[label])
+        print("ready", flush=True)
+        for k in range(n_commits):
+            if k:
+                label = "B" if label == "A" else "A"
+                s.run(toy_big, n_bytes=n_bytes, fill=fills[label])
+            print("begin", label, flush=True)
+            s.save(target)
+            print("end", label, flush=True)
     """
 )
 
 
 def _digest(fill_b: bool, n_bytes: int) -> str:
     s = txpipe.PipelineSession("crash")
-    s.run(toy_big, n_bytes=n_bytes, fill=1.0)
-    if fill_b:
-        s.run(toy_big, n_bytes=n_bytes, fill=2.0)
+    s.run(toy_big, n_bytes=n_bytes, fill=2.0 if fill_b else 1.0)
     d = s.content_digest()
     s._discarded = True  # scratch session: no "uncommitted" warning
     return d
@@ -101,9 +95,9 @@ class TestSigkill:
         outcomes = {"previous": 0, "new": 0}
         for i in range(N_KILLS):
             first = "B" if current == "A" else "A"
-            p = _start(target, first, N_BYTES, 4)
+            p = _start(target, first, N_BYTES, 3)
             assert p.stdout.readline().strip() == "ready"  # handshake: state built, commits follow
-            delay = rng.uniform(0.0, 2.0)
+            delay = rng.uniform(0.0, 1.6)
             try:
                 p.wait(timeout=delay)
             except subprocess.TimeoutExpired:

@@ -17,16 +17,33 @@ from txpipe.changes import Changes
 from txpipe.log import configure_logging, reset_logging
 from txpipe.session import PipelineSession, SaveState, pipeline_session
 from txpipe.step import Step, step
+from txpipe.steps.load_recording import LoadResult, load_recording
+from txpipe.steps.add_section_time import SectionTimeResult, add_section_time
+from txpipe.steps.add_section_time_analog import add_section_time_analog
+from txpipe.steps.section_spike_times import SectionResult, section_spike_times
+from txpipe import features
+from txpipe.steps.compute_sta import compute_sta
+from txpipe.steps.extract_features import extract_features
 
 __all__ = [
     "Changes",
+    "LoadResult",
     "PipelineSession",
     "SaveState",
+    "SectionResult",
+    "SectionTimeResult",
     "Step",
     "__version__",
+    "add_section_time",
+    "add_section_time_analog",
+    "compute_sta",
     "configure_logging",
     "errors",
+    "extract_features",
+    "features",
+    "load_recording",
     "pipeline_session",
     "reset_logging",
+    "section_spike_times",
     "step",
 ]

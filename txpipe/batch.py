@@ -37,7 +37,7 @@ CSV_COLUMNS = ("cmcr", "cmtr", "dataset_id", "playlist", "playlist_file", "movie
 """Columns a recording list may have; ``cmcr`` and ``cmtr`` are required, the rest override the
 batch-wide options for that recording. Relative paths are relative to the CSV file's folder."""
 
-_OVERRIDES = ("playlist", "playlist_file", "movie_length_file", "stimuli_dir")
+_OVERRIDES = ("playlist", "playlist_file", "movie_length_file", "stimuli_dir")  # + dataset_id
 
 
 @dataclass(frozen=True)
@@ -184,6 +184,8 @@ def _read_list(path: Path) -> list[Recording]:
             if row.get(k):
                 over[k] = row[k] if k == "playlist" else p(row[k])
         problem = None if cmtr is not None else "empty cmtr column"
+        if row.get("dataset_id"):
+            over["dataset_id"] = row["dataset_id"]
         out.append(Recording(cmcr, cmtr, row.get("dataset_id") or _dataset_id(cmtr, cmcr), over, problem))
     return out
 
@@ -250,14 +252,13 @@ def _lost_worker(exc: BaseException) -> bool:
 
 
 def configs_for(recordings: Sequence[Recording], out_dir: str | os.PathLike[str], template: dict[str, Any]) -> list[RunConfig]:
-    """One RunConfig per runnable recording: *template* (batch-wide options) + the CSV overrides,
-    output ``out_dir/{dataset_id}.h5``."""
+    """One RunConfig per recording: *template* (batch-wide options) + the CSV overrides (a CSV
+    ``dataset_id`` is passed to ``load_recording``), output ``out_dir/{dataset_id}.h5``."""
     out_dir = Path(out_dir)
     cfgs = []
     for r in recordings:
         opts = {**template, **r.overrides}
-        cfgs.append(RunConfig(cmcr=r.cmcr, cmtr=r.cmtr or r.cmcr, out=out_dir / f"{r.dataset_id}.h5",
-                              dataset_id=r.dataset_id, **opts))
+        cfgs.append(RunConfig(cmcr=r.cmcr, cmtr=r.cmtr or r.cmcr, out=out_dir / f"{r.dataset_id}.h5", **opts))
     return cfgs
 
 

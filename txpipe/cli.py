@@ -23,6 +23,10 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from txpipe.pipeline import RunResult
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -173,7 +177,6 @@ def _out(text: str = "") -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from txpipe.inspect import human_bytes
     from txpipe.pipeline import run_demo
 
     res, truth = run_demo(args.out, defer=not args.immediate)
@@ -181,19 +184,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
     _out(f"txpipe demo: synthetic recording {truth.dataset_id} ({len(truth.units)} units, "
          f"{truth.n_samples / truth.fs_hz:.0f} s at {truth.fs_hz:.0f} Hz) in {Path(truth.paths['cmcr']).parent}")
     _out(f"ran         {' → '.join(res.steps)} ({mode})")
-    _print_result(res, human_bytes)
+    _print_result(res)
     return EXIT_OK
 
 
-def _print_result(res: object, human_bytes: object) -> None:
-    _out(f"units       {res.n_units}")  # type: ignore[attr-defined]
-    _out(f"sections    {', '.join(res.sections) or 'none'}")  # type: ignore[attr-defined]
-    _out(f"STA units   {res.sta_units}")  # type: ignore[attr-defined]
-    _out(f"file size   {human_bytes(res.bytes)}")  # type: ignore[attr-defined,operator]
-    _out(f"time        {res.seconds:.1f} s")  # type: ignore[attr-defined]
-    if res.checkpoint is not None:  # type: ignore[attr-defined]
-        _out(f"checkpoint  {res.checkpoint}")  # type: ignore[attr-defined]
-    _out(str(res.path))  # type: ignore[attr-defined]
+def _print_result(res: RunResult) -> None:
+    from txpipe.inspect import human_bytes
+
+    _out(f"units       {res.n_units}")
+    _out(f"sections    {', '.join(res.sections) or 'none'}")
+    _out(f"STA units   {res.sta_units}")
+    _out(f"file size   {human_bytes(res.bytes)}")
+    _out(f"time        {res.seconds:.1f} s")
+    if res.checkpoint is not None:
+        _out(f"checkpoint  {res.checkpoint}")
+    _out(str(res.path))
 
 
 def _run_options(args: argparse.Namespace) -> dict[str, object]:
@@ -211,14 +216,13 @@ def _run_options(args: argparse.Namespace) -> dict[str, object]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from txpipe.inspect import human_bytes
     from txpipe.pipeline import RunConfig, run_pipeline
 
     cfg = RunConfig(cmcr=args.cmcr, cmtr=args.cmtr, out=args.out, dataset_id=args.dataset_id,
                     checkpoint_after=args.checkpoint_after, overwrite=not args.no_overwrite, **_run_options(args))
     res = run_pipeline(cfg)
     _out(f"ran         {' → '.join(res.steps)} ({'immediate' if args.immediate else 'deferred'})")
-    _print_result(res, human_bytes)
+    _print_result(res)
     return EXIT_OK
 
 

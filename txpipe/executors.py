@@ -150,6 +150,7 @@ class DaskExecutor(_Base):
         n_workers: workers of the LocalCluster (ignored for an address).
         processes: LocalCluster workers are processes (True, the default) or threads of this
             process (False; light, for tests).
+        connect_timeout_s: how long to try reaching a scheduler address, in s.
         cluster_kwargs: extra ``LocalCluster`` arguments.
 
     Raises:
@@ -163,6 +164,7 @@ class DaskExecutor(_Base):
         *,
         n_workers: int | None = None,
         processes: bool = True,
+        connect_timeout_s: float = 20.0,
         **cluster_kwargs: Any,
     ) -> None:
         try:
@@ -182,7 +184,7 @@ class DaskExecutor(_Base):
             self.n_workers = n
         else:
             try:
-                self._client = distributed.Client(scheduler, timeout="20s")
+                self._client = distributed.Client(scheduler, timeout=f"{connect_timeout_s}s")
             except OSError as exc:
                 raise ConfigurationError(f"cannot connect to the Dask scheduler at {scheduler}: {exc}") from exc
             self.n_workers = max(1, len(self._client.scheduler_info().get("workers", {})))

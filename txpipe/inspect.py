@@ -111,7 +111,7 @@ def summarize(path: str | os.PathLike[str], *, tree: bool = False, max_units: in
                 n_spikes += int(shp[0]) if shp else 0
             feats = u.children.get("features") if isinstance(u, Group) else None
             if isinstance(feats, Group):
-                features.update(feats.children)
+                features.update(list(feats.children))
                 sta_units += any(k.startswith("sta_") for k in feats.children)
         sec_node = t.node(SECTION_TIME)
         sections = {}

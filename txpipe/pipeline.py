@@ -164,6 +164,8 @@ def build_plan(cfg: RunConfig) -> tuple[PlannedStep, ...]:
             continue
         if name == "load_recording":
             params: dict[str, Any] = {"cmcr_path": _abs(cfg.cmcr), "cmtr_path": _abs(cfg.cmtr)}
+            if cfg.dataset_id is not None:
+                params["dataset_id"] = cfg.dataset_id
         elif name == "add_section_time":
             params = {
                 "playlist_name": cfg.playlist or _only_playlist(playlist_file),
@@ -207,6 +209,10 @@ def run_pipeline(cfg: RunConfig) -> RunResult:
         FileExistsError: ``cfg.out`` exists and ``cfg.overwrite`` is False.
     """
     import_plugins(cfg.plugins)
+    if cfg.custom_plan is None:
+        for what, p in (("recording (.cmcr)", cfg.cmcr), ("spike-sorter file (.cmtr)", cfg.cmtr)):
+            if not Path(p).is_file():
+                raise FileNotFoundError(f"{p}: no such {what}")
     plan = build_plan(cfg)
     if not plan:
         raise ConfigurationError("nothing to run: the plan has no steps")

@@ -303,6 +303,8 @@ class PipelineSession(StepMethods):
     def _default_path(self) -> Path:
         if self._out_path is not None:
             return self._out_path
+        if self._hdf5_path is not None:  # a session bound to a file (loaded or saved) saves back to it
+            return self._hdf5_path
         if self.dataset_id is None:
             raise ConfigurationError("session has no dataset_id yet; give save() a path or run load_recording first")
         return self.output_dir / f"{self.dataset_id}.h5"

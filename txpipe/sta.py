@@ -17,9 +17,9 @@ spikes in movie frame ``t`` (``t`` from ``-c0`` to ``T-c1``) and ``M`` the movie
 
     S[k] = sum_t n[t] * M[t + c0 + k] = n @ M[k : k + T - W + 1]
 
-so all units' lag ``k`` is one BLAS matrix product of the (units × frames) count matrix with a
-contiguous slice of the movie: ``W`` products in all, in float32 while every sum stays an exact
-integer (< 2**24), else in float64. Sums are exact, so the result equals the straightforward
+Stacking the counts shifted by ``k = 0 … W-1`` (a Hankel block, ``(units·W) × T``) turns all
+lags of a block of units into ONE BLAS matrix product with the movie, in float32 while every sum
+stays an exact integer (< 2**24), else in float64. Blocks are sized to ``max_temp_bytes``. Sums are exact, so the result equals the straightforward
 mean of materialised windows (:func:`sta_reference`) bit for bit.
 """
 
@@ -71,7 +71,7 @@ def _used(frames: np.ndarray, c0: int, c1: int, n_movie_frames: int) -> np.ndarr
 
 def sta_counts(
     spike_frames: Sequence[np.ndarray], movie: np.ndarray, cover_range: Sequence[int] = (-60, 0),
-    *, chunk_units: int = 512,
+    *, chunk_units: int = 512, max_temp_bytes: int = 64 << 20,
 ) -> StaResult:
     """
     STAs of many units from frame counts (no window per spike is materialised).
@@ -81,8 +81,8 @@ def sta_counts(
             frames are allowed and counted as excluded).
         movie: (T, h, w) uint8 (any real dtype works), display frames from the content start.
         cover_range: ``(c0, c1)`` display frames, ``c0 < c1``.
-        chunk_units: units per block of matrix products (bounds temporary memory to about
-            ``chunk_units × (T + W·h·w) × 8`` bytes).
+        chunk_units: units counted per pass (count matrix ``chunk_units × T``).
+        max_temp_bytes: bound on the shifted-count (Hankel) block of one matrix product.
 
     Returns:
         :class:`StaResult` for the units in the given order.
@@ -104,6 +104,7 @@ def sta_counts(
     m64: np.ndarray | None = None
     peak = float(flat.max()) if flat.size else 0.0
     lo = -c0
+    per_block = max(1, min(chunk_units, max_temp_bytes // (W * T * 8)))
     for a in range(0, n_units, chunk_units):
         b = min(n_units, a + chunk_units)
         # (units, L) counts of used spikes per frame t = lo + j, via one bincount
@@ -122,8 +123,14 @@ def sta_counts(
                 m64 = flat.astype(np.float64)
             cm, mm = counts.astype(np.float64), m64
         sums = np.empty((b - a, W, h * w), dtype=cm.dtype)
-        for k in range(W):
-            np.matmul(cm, mm[k : k + L], out=sums[:, k, :])
+        for a2 in range(0, b - a, per_block):
+            b2 = min(b - a, a2 + per_block)
+            # Hankel block: row (u, k) holds unit u's counts shifted right by k frames, so one
+            # matrix product with the movie gives every lag k of every unit in the block
+            hk = np.zeros((b2 - a2, W, T), dtype=cm.dtype)
+            for k in range(W):
+                hk[:, k, k : k + L] = cm[a2:b2]
+            np.matmul(hk.reshape(-1, T), mm, out=sums[a2:b2].reshape(-1, h * w))
         have = n_used[a:b] > 0
         if have.any():
             mean = sums[have].astype(np.float64) / n_used[a:b][have, None, None]

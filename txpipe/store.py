@@ -16,7 +16,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import h5py
 import numpy as np
@@ -32,6 +32,25 @@ COMPLETE_ATTR = "txpipe_complete"
 STORE_ROOT_ATTRS = ("format", "dataset_id", "txpipe_version", "created_at", "updated_at", COMPLETE_ATTR)
 LAZY_MIN_BYTES = 1 << 16
 """Datasets at least this large are read on first access; smaller ones are read at load."""
+
+
+_file_opener: Callable[..., h5py.File] = h5py.File
+
+
+def set_file_opener(opener: Callable[..., h5py.File] | None) -> Callable[..., h5py.File]:
+    """
+    Route the HDF5 file a commit writes through ``opener(path, mode, **kwargs) -> h5py.File``.
+
+    The default (``None`` restores it) is :class:`h5py.File`. Benchmarks and tests use this to
+    model a slow store, e.g. a network share: ``tools/bench.py`` passes an opener that returns
+    ``h5py.File(ThrottledFile(path), mode, **kwargs)``. The opener must create or truncate
+    *path* itself (the commit still fsyncs and renames it by path) and the returned file must
+    release everything it opened when closed. Returns the previous opener.
+    """
+    global _file_opener
+    previous = _file_opener
+    _file_opener = h5py.File if opener is None else opener
+    return previous
 
 
 def utcnow() -> str:
@@ -141,7 +160,7 @@ def write_file(
     t0 = time.perf_counter()
     now = utcnow()
     with atomic.atomic_replace(target) as tmp:
-        with h5py.File(tmp, "w", track_order=True) as f:
+        with _file_opener(tmp, "w", track_order=True) as f:
             f.attrs["format"] = FORMAT
             if dataset_id is not None:
                 f.attrs.create("dataset_id", dataset_id, dtype=codec.STR_DTYPE)

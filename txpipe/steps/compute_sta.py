@@ -32,6 +32,7 @@ import numpy as np
 from txpipe import sta as _sta
 from txpipe.changes import Changes
 from txpipe.errors import ConfigurationError, InputFileError, MissingPrerequisiteError, ParameterError
+from txpipe.frames import floor_frame
 from txpipe.fingerprint import file_fingerprint, value_digest
 from txpipe.journal import canonical_json, encode_param
 from txpipe.paths import FRAME_TIMESTAMPS, SECTION_TIME, UNITS
@@ -79,10 +80,26 @@ def find_noise_movie(state: StateView, movie: str | None) -> str:
 def pre_margin_frames(state: StateView, movie: str) -> int:
     """The pre-margin (display frames) ``add_section_time`` used for *movie* (the lab's 60 if unrecorded)."""
     a = state.attrs(SECTION_TIME / movie)
+    if a.get("kind") == "analog":  # analog sections start at the detected onset
+        return 0
     for k in PRE_MARGIN_ATTRS:
         if k in a:
             return int(a[k])
     return LAB_PRE_MARGIN_FRAMES
+
+
+def content_start_frames(state: StateView, movie: str, sections: np.ndarray, ft: np.ndarray) -> np.ndarray:
+    """
+    First content display frame of each occurrence of *movie*, int64 (n_occurrences,).
+
+    ``add_section_time`` records them (attribute ``content_start_frames``); otherwise they are
+    ``floor_frame(section start) + pre_margin`` (the margin it recorded, else the lab's 60).
+    """
+    a = state.attrs(SECTION_TIME / movie)
+    cs = a.get("content_start_frames")
+    if cs is not None and np.size(cs) == sections.shape[0]:
+        return np.asarray(cs, np.int64).reshape(-1)
+    return floor_frame(sections[:, 0], ft) + pre_margin_frames(state, movie)
 
 
 def load_movie(path: Path) -> np.ndarray:
@@ -153,10 +170,17 @@ def compute_sta_step(
         )
     ft = np.asarray(state[FRAME_TIMESTAMPS]).astype(np.int64)
     sections = np.asarray(state[SECTION_TIME / name]).astype(np.int64).reshape(-1, 2)
-    content_start = _spike_frames(sections[:, 0], ft) + pre_margin_frames(state, name)  # per occurrence
+    content_start = content_start_frames(state, name, sections, ft)  # per occurrence
     path = Path(stimuli_dir) / f"{name}.npy"
     mv = load_movie(path)
     T = mv.shape[0]
+    length = state.attrs(SECTION_TIME / name).get("movie_length_frame")
+    if length is not None and T < int(length):
+        raise InputFileError(
+            f"{path}: movie has {T} frames but {name!r} is {int(length)} frames long in the playlist "
+            "(movie_length.csv); wrong movie file?",
+            path=str(path),
+        )
 
     units = state.keys(UNITS) if state.is_group(UNITS) else []
     frames_per_unit: list[np.ndarray] = []
@@ -217,6 +241,14 @@ def compute_sta_step(
     return ch
 
 
+def step_params(
+    cover_range: Any = (-60, 0), stimuli_dir: Any = None, movie: str | None = None, trials: str = "first"
+) -> dict[str, Any]:
+    """The step's parameters as journaled: cover_range a tuple, stimuli_dir an absolute path."""
+    sd = None if stimuli_dir is None else str(Path(stimuli_dir).expanduser().absolute())
+    return {"cover_range": tuple(cover_range), "stimuli_dir": sd, "movie": movie, "trials": trials}
+
+
 @dataclass
 class STAResult:
     """What a classic ``compute_sta(path, ...)`` call did (SPEC §2.3)."""
@@ -251,7 +283,7 @@ def compute_sta(
     from txpipe.legacy import run_classic
 
     t0 = time.perf_counter()
-    kw = {"cover_range": tuple(cover_range), "stimuli_dir": stimuli_dir, "movie": movie, "trials": trials}
+    kw = step_params(cover_range, stimuli_dir, movie, trials)
     s, ret = run_classic(compute_sta_step, hdf5_path, kw, defer_save=defer_save, session=session)
     if ret:
         return s
