@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import functools
 import gc
 import importlib.util
 import io
@@ -99,6 +100,14 @@ def proc_io() -> dict[str, int]:
     return out
 
 
+def _cpu() -> float:
+    """CPU seconds (user + system) used by this process so far, all threads."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 class Measure:
     """Time, peak RSS and I/O of one block: ``with Measure() as m: ...`` then ``m.as_dict()``."""
 
@@ -108,10 +117,12 @@ class Measure:
         self.rss0 = rss()
         self.io0 = proc_io()
         self.t0 = time.perf_counter()
+        self.cpu0 = _cpu()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.seconds = time.perf_counter() - self.t0
+        self.cpu = _cpu() - self.cpu0
         io1 = proc_io()
         self.peak = hwm()
         self.rss1 = rss()
@@ -120,7 +131,7 @@ class Measure:
         self.rchar = io1["rchar"] - self.io0["rchar"]
 
     def as_dict(self) -> dict[str, float]:
-        return {k: getattr(self, k) for k in ("seconds", "rss0", "rss1", "peak", "write_bytes", "wchar", "rchar")}
+        return {k: getattr(self, k) for k in ("seconds", "cpu", "rss0", "rss1", "peak", "write_bytes", "wchar", "rchar")}
 
 
 def median(xs: list[float]) -> float:
@@ -254,17 +265,46 @@ def use_store(kind: str) -> None:
 # --- synthetic data ------------------------------------------------------------------------------
 
 
+LAB_MOVIES = ("step_up_5s_5i_b0_3x", "green_blue_3s_3i_3x", "freq_step_5st_3x",
+              "perfect_dense_noise_15x15_15hz_r42_3min", "moving_h_bar_s5_d8_3x", "green_blue_3s_3i_3x_64_128_255")
+"""The lab's main recording after its ``baseline_127`` (lab-pipeline-performance.md §2.1)."""
+
+
+def lab_protocol(duration_s: float, seed: int) -> Any:
+    """
+    The lab's benchmark protocols (lab-pipeline-performance.md §2), with the shipped configs:
+
+    * ≥ 900 s: the main recording's 7 movies, a 10,800-frame gray ``baseline_127`` first
+      (≈ 54,000 display frames, the noise movie 10,800 frames);
+    * ≥ 300 s: the batch recordings' ``baseline_127`` (1,800) + ``step_up_5s_5i_b0_3x`` + the noise;
+    * shorter (``--quick``): :func:`txpipe.synth.full_protocol`.
+    """
+    from txpipe import synth
+
+    base = synth.load_shipped_config("baseline_127")
+    if duration_s >= 900:
+        movies = [synth.gray_movie("baseline_127", 10800, config=base)]
+        movies += [synth.lab_movie(m, seed=seed) for m in LAB_MOVIES]
+    elif duration_s >= 300:
+        movies = [synth.gray_movie("baseline_127", 1800, config=base), synth.lab_movie("step_up_5s_5i_b0_3x"),
+                  synth.lab_movie("perfect_dense_noise_15x15_15hz_r42_3min", seed=seed)]
+    else:
+        return synth.full_protocol(duration_s, seed=seed)
+    return synth.Protocol(tuple(movies))
+
+
 def make_recording(out_dir: Path, duration_s: float, n_units: int, seed: int, name: str = "bench-Rec") -> dict[str, str]:
-    """A synthetic pair with the full protocol (baseline, ON/OFF steps, dense noise); its paths."""
+    """A synthetic pair with the lab's protocol (:func:`lab_protocol`); its paths and spike count."""
     from txpipe import synth
 
     t = synth.make_recording(out_dir, name=name, duration_s=duration_s, n_units=n_units,
-                             rate_range_hz=(2.0, 20.0), protocol=synth.full_protocol(duration_s, seed=seed),
-                             seed=seed, write_truth=False)
+                             rate_range_hz=(2.0, 15.0), response_gain_hz=20.0, rf_gain_hz=40.0,
+                             protocol=lab_protocol(duration_s, seed), seed=seed, write_truth=False)
     return {"cmcr": t.paths["cmcr"], "cmtr": t.paths["cmtr"], "dataset_id": t.dataset_id,
             "n_spikes": int(sum(u.spike_times_us.size for u in t.units))}
 
 
+@functools.lru_cache(maxsize=None)
 def _load_tool(name: str) -> Any:
     """Import ``tools/{name}.py`` by path (the tools are scripts, not a package)."""
     spec = importlib.util.spec_from_file_location(f"_txpipe_tools_{name}", HERE / f"{name}.py")
@@ -371,18 +411,9 @@ def _arrays(value: Any, path: str) -> list[tuple[str, np.ndarray]]:
 
 
 def h5py_write_fsync(arrays: list[tuple[str, np.ndarray]], target: Path) -> None:
-    """The baseline: plain h5py writes the arrays to one file, flushes and fsyncs it."""
-    import h5py
-
-    with h5py.File(target, "w") as f:
-        for p, a in arrays:
-            f.create_dataset(p, data=a)
-        f.flush()
-    fd = os.open(target, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    """The baseline: plain h5py writes the arrays to one file and fsyncs it
+    (``tools/bench_commit.py``'s ``plain_h5py``)."""
+    _load_tool("bench_commit").plain_h5py(dict(arrays), target)
 
 
 def w_commit(src: str | None, bulk_mb: int, work: str, repeat: int) -> dict[str, Any]:

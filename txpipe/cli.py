@@ -228,12 +228,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_batch(args: argparse.Namespace) -> int:
     from txpipe.batch import discover, run_batch
+    from txpipe.errors import ConfigurationError
     from txpipe.executors import make_executor
 
     recordings = discover(args.source)
     if not recordings:
-        _out(f"no recordings found in {args.source}")
-        return EXIT_OK
+        raise ConfigurationError(f"{args.source}: no recordings found (*.cmcr files, or rows of a cmcr,cmtr CSV)")
     level, log_json = _log_level(args), args.log_json
     with make_executor(workers=args.workers, scheduler=args.scheduler) as ex:
         report = run_batch(recordings, args.out_dir, executor=ex, force=args.force,

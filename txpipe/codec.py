@@ -166,10 +166,31 @@ def nbytes(value: Any) -> int:
 # --- writing -------------------------------------------------------------------------------------
 
 
+_DCPL = None
+
+
+def _create_array(parent: h5py.Group, name: str, arr: np.ndarray) -> h5py.Dataset:
+    """Create a contiguous dataset holding *arr* through h5py's low-level API.
+
+    Same result as ``parent.create_dataset(name, data=arr)`` (no creation timestamps, as
+    h5py's default), at about half the per-dataset cost, which matters for files with tens
+    of thousands of small trial arrays.
+    """
+    global _DCPL
+    if _DCPL is None:
+        _DCPL = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+        _DCPL.set_obj_track_times(False)
+    space = h5py.h5s.create(h5py.h5s.SCALAR) if arr.ndim == 0 else h5py.h5s.create_simple(arr.shape)
+    dsid = h5py.h5d.create(parent.id, name.encode("utf-8"), h5py.h5t.py_create(arr.dtype, logical=True), space, dcpl=_DCPL)
+    if arr.size:
+        dsid.write(h5py.h5s.ALL, h5py.h5s.ALL, np.ascontiguousarray(arr))
+    return h5py.Dataset(dsid)
+
+
 def write_value(parent: h5py.Group, name: str, value: Any) -> h5py.Dataset | h5py.Group:
     """Create *name* under *parent* holding *value* (already normalised)."""
     if isinstance(value, np.ndarray):
-        return parent.create_dataset(name, data=value)
+        return _create_array(parent, name, value)
     if isinstance(value, (list, tuple)):
         g = parent.create_group(name, track_order=True)
         g.attrs[TYPE_ATTR] = "list" if isinstance(value, list) else "tuple"

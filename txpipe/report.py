@@ -478,8 +478,8 @@ def _unit_panels(data: _Data, uid: str, axes: Sequence[Any], info: dict[str, Any
     else:
         wf = np.asarray(wf, dtype=np.float64)
         ax_w.plot(wf, color="k", lw=0.8)
-        ax_w.set_xticks([])
-        ax_w.set_yticks([])
+        ax_w.relim()
+        ax_w.autoscale_view()
         ax_w.text(0.03, 0.04, f"min {np.nanmin(wf):.3g}", fontsize=6, color="0.35", transform=ax_w.transAxes)
     ax_w.text(0.97, 0.04, f"{info['n']} sp\n{info['rate']:.2f}/s", ha="right", va="bottom", fontsize=6,
               color="0.35", transform=ax_w.transAxes)
@@ -510,9 +510,7 @@ def _unit_panels(data: _Data, uid: str, axes: Sequence[Any], info: dict[str, Any
         ax_r.set_xlim(-pad[0], length + pad[1])
         ax_r.set_ylim(n_tr + 1.5, -0.8)
         _label(ax_r, f"{n_tr} trials, {x.size} spikes" + ("" if x.size else " (none)"))
-        ax_r.set_yticks([])
         ax_r.set_xticks([0.0, round(length / 2, 2), round(length, 2)])
-        ax_r.tick_params(labelsize=6, length=2, pad=1)
     # STA
     sta_path = f"{base}/features/{sta_name}/sta" if sta_name else None
     sta = data.get(sta_path) if sta_path else None
@@ -532,8 +530,6 @@ def _unit_panels(data: _Data, uid: str, axes: Sequence[Any], info: dict[str, Any
     lim = float(np.nanmax(np.abs(dev))) or 1.0
     ax_m.imshow(dev[f], cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
     ax_m.plot(xx, yy, "o", mfc="none", mec="k", ms=7, mew=0.8)
-    ax_m.set_xticks([])
-    ax_m.set_yticks([])
     cr = data.attrs(sta_path).get("cover_range")
     c0 = int(np.ravel(cr)[0]) if cr is not None else -sta.shape[0]
     lags = c0 + np.arange(sta.shape[0])
@@ -542,10 +538,42 @@ def _unit_panels(data: _Data, uid: str, axes: Sequence[Any], info: dict[str, Any
     ax_t.axhline(0, color="0.7", lw=0.5)
     ax_t.plot(lags, tc, color="C3" if tc[f] > 0 else "C0", lw=0.9)
     _label(ax_t, f"{'ON' if tc[f] > 0 else 'OFF'} px ({yy},{xx}), {used} sp")
-    ax_t.set_yticks([])
     ax_t.set_xticks([int(lags[0]), int(lags[-1]) + 1])
-    ax_t.tick_params(labelsize=6, length=2, pad=1)
-    ax_t.text(0.5, -0.02, "frames rel. spike", ha="center", va="top", fontsize=6, transform=ax_t.transAxes)
+    ax_t.relim()
+    ax_t.autoscale_view()
+
+
+class _UnitGrid:
+    """
+    A figure with the axes of one page of units (*nrows* rows of 2 units × 4 panels).
+
+    Creating matplotlib axes is the slowest part of the report, so one grid is reused for every
+    page: :meth:`clear` removes the previous page's artists but keeps the axes.
+    """
+
+    def __init__(self, nrows: int) -> None:
+        h_in = 1.75 * nrows + 0.3
+        self.fig = _figure(16.0, h_in)
+        gs = self.fig.add_gridspec(nrows, 9, width_ratios=[1.0, 2.2, 0.9, 1.2, 0.25, 1.0, 2.2, 0.9, 1.2],
+                                   left=0.01, right=0.99, top=1 - 0.3 / h_in, bottom=0.2 / h_in,
+                                   hspace=0.6, wspace=0.25)
+        self.units: list[list[Any]] = []
+        for j in range(2 * nrows):
+            r, c = divmod(j, 2)
+            axes = [self.fig.add_subplot(gs[r, 5 * c + k]) for k in range(4)]
+            for k, ax in enumerate(axes):
+                if k in (0, 2):  # waveform, STA map: no ticks
+                    ax.set_xticks([])
+                ax.set_yticks([])
+                ax.tick_params(labelsize=6, length=2, pad=1, labelbottom=(r == nrows - 1))
+            self.units.append(axes)
+
+    def clear(self) -> None:
+        for axes in self.units:
+            for ax in axes:
+                for art in (*ax.lines, *ax.images, *ax.texts, *ax.collections, *ax.patches):
+                    art.remove()
+                ax.set_visible(True)
 
 
 def _units(data: _Data, table: list[dict[str, Any]], max_units: int | None) -> str:
@@ -572,22 +600,23 @@ def _units(data: _Data, table: list[dict[str, Any]], max_units: int | None) -> s
              + (f" (max_units={max_units})" if len(shown) < len(table) else "")
              + f". Raster: trials of <code>{html.escape(movie or '—')}</code> (s from trial start, pad "
              f"{pad[0]:g}/{pad[1]:g} s) with the light reference of the first trial in orange. STA: frame of the "
-             "largest deviation (red brighter, blue darker than the mean) and the time course of its pixel.</p>")
+             "largest deviation (red brighter, blue darker than the mean) and the time course of that pixel over "
+             "the STA window, in display frames relative to the spike (tick labels on each page's bottom row).</p>")
     traces: dict[Any, _StepTrace | None] = {}
     pages = []
+    grids: dict[int, _UnitGrid] = {}
     for p0 in range(0, len(shown), UNITS_PER_PAGE):
         block = shown[p0 : p0 + UNITS_PER_PAGE]
         nrows = int(math.ceil(len(block) / 2))
-        fig = _figure(16.0, 1.75 * nrows + 0.3)
-        gs = fig.add_gridspec(nrows, 9, width_ratios=[1.0, 2.2, 0.9, 1.2, 0.25, 1.0, 2.2, 0.9, 1.2],
-                              left=0.03, right=0.99, top=1 - 0.35 / (1.75 * nrows + 0.3), bottom=0.05,
-                              hspace=0.75, wspace=0.3)
+        grid = grids.get(nrows) or grids.setdefault(nrows, _UnitGrid(nrows))
+        grid.clear()
         for j, info in enumerate(block):
-            r, c = divmod(j, 2)
-            axes = [fig.add_subplot(gs[r, 5 * c + k]) for k in range(4)]
-            _unit_panels(data, info["id"], axes, info, movie, sta_name, pad, traces)
+            _unit_panels(data, info["id"], grid.units[j], info, movie, sta_name, pad, traces)
+        for j in range(len(block), len(grid.units)):
+            for ax in grid.units[j]:
+                ax.set_visible(False)
         label = f"units {p0 + 1}–{p0 + len(block)}: {block[0]['id']} … {block[-1]['id']}"
-        pages.append((f"units-p{len(pages) + 1}", label, _img(fig, label)))
+        pages.append((f"units-p{len(pages) + 1}", label, _img(grid.fig, label)))
     nav = " · ".join(f'<a href="#{pid}">{i + 1}</a>' for i, (pid, _, _) in enumerate(pages))
     body = "".join(f'<div class="unit-page" id="{pid}"><h3>{html.escape(lbl)}</h3>{img}</div>' for pid, lbl, img in pages)
     return "".join(notes) + intro + (f'<p class="pages">pages: {nav}</p>' if len(pages) > 1 else "") + body

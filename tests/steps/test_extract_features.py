@@ -231,3 +231,20 @@ class TestClassicCall:
             assert idx > 0.3, u
         for u in [u for u in sectioned[1].units if u.kind == "off"]:
             assert s.state[f"units/unit_{u.unit_num:03d}/features/step_response/on_off_index"] < -0.3, u
+
+
+class TestDocsExample:
+    """The custom-extractor example in docs/features.md runs as written."""
+
+    def test_docs_example_runs(self, session) -> None:
+        """Execute the documented code block on a sectioned session."""
+        from pathlib import Path
+
+        text = (Path(__file__).parents[2] / "docs" / "features.md").read_text()
+        block = text.split("## Writing your own extractor", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+        try:
+            exec(compile(block, "docs/features.md", "exec"), {"s": session})
+            v = session.state[f"units/{session.units[0]}/features/burst_fraction/burst_fraction"]
+            assert isinstance(v, float) and 0.0 <= v <= 1.0
+        finally:
+            unregister("burst_fraction")
