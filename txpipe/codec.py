@@ -209,20 +209,20 @@ def write_value(parent: h5py.Group, name: str, value: Any) -> h5py.Dataset | h5p
         ds.attrs[TYPE_ATTR] = "none"
         return ds
     if isinstance(value, np.generic):
-        ds = parent.create_dataset(name, data=value)
+        ds = _create_array(parent, name, np.asarray(value))
         ds.attrs[TYPE_ATTR] = "npscalar"
         return ds
     if isinstance(value, bool):
-        ds = parent.create_dataset(name, data=np.bool_(value))
+        ds = _create_array(parent, name, np.asarray(value, dtype=np.bool_))
         tag = "bool"
     elif isinstance(value, int):
-        ds = parent.create_dataset(name, data=np.int64(value))
+        ds = _create_array(parent, name, np.asarray(value, dtype=np.int64))
         tag = "int"
     elif isinstance(value, float):
-        ds = parent.create_dataset(name, data=np.float64(value))
+        ds = _create_array(parent, name, np.asarray(value, dtype=np.float64))
         tag = "float"
     elif isinstance(value, complex):
-        ds = parent.create_dataset(name, data=np.complex128(value))
+        ds = _create_array(parent, name, np.asarray(value, dtype=np.complex128))
         tag = "complex"
     elif isinstance(value, str):
         ds = parent.create_dataset(name, data=value, dtype=STR_DTYPE)
@@ -259,6 +259,15 @@ def write_attrs(obj: h5py.HLObject, attrs: dict[str, Any]) -> None:
                 types[k] = "ndarray0"
     if types:
         obj.attrs[ATTR_TYPES_ATTR] = json.dumps(types, sort_keys=True)
+
+
+def replace_attrs(obj: h5py.HLObject, attrs: dict[str, Any]) -> None:
+    """Make *obj*'s user attributes exactly *attrs* (reserved ``txpipe_type``/``txpipe_keys``
+    markers are kept; the recorded Python attribute types are rewritten)."""
+    for k in list(obj.attrs):
+        if k == ATTR_TYPES_ATTR or not k.startswith(RESERVED_PREFIX):
+            del obj.attrs[k]
+    write_attrs(obj, attrs)
 
 
 # --- reading -------------------------------------------------------------------------------------

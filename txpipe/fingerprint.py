@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from txpipe.tree import Group, LazyArray, Tree
+from txpipe.tree import Group, Lazy, Tree
 
 _SAMPLE_BYTES = 1 << 20
 _ARRAY_BLOCK = 1 << 24  # hash large arrays in 16 MiB slices to bound temporary memory
@@ -27,7 +27,7 @@ def _h() -> "hashlib._Hash":
 
 
 def _update(h: "hashlib._Hash", value: Any) -> None:
-    if isinstance(value, LazyArray):
+    if isinstance(value, Lazy):
         value = value.read()
     if isinstance(value, np.ndarray):
         h.update(b"A" + value.dtype.str.encode() + repr(value.shape).encode())

@@ -178,7 +178,7 @@ def _envelope(y: np.ndarray, max_points: int = _MAX_LINE_POINTS) -> tuple[np.nda
     m = (y.size // k) * k
     blocks = y[:m].reshape(-1, k)
     x = np.arange(blocks.shape[0], dtype=np.float64) * k + k / 2
-    return x, np.nanmin(blocks, axis=1), np.nanmax(blocks, axis=1)
+    return x, np.fmin.reduce(blocks, axis=1), np.fmax.reduce(blocks, axis=1)  # NaN-skipping, no warning
 
 
 def _plot_envelope(ax: Any, y: np.ndarray, scale: float, offset: float = 0.0, **kw: Any) -> None:
@@ -367,7 +367,10 @@ def _first_change_s(lr: np.ndarray, rate: float, t0: float, t1: float) -> float 
     i0, i1 = max(0, int(t0 * rate)), min(lr.size, int(t1 * rate))
     if i1 - i0 < 3:
         return None
-    lo, hi = np.nanpercentile(lr, [1, 99])
+    ok = lr[np.isfinite(lr)]
+    if ok.size == 0:
+        return None
+    lo, hi = np.percentile(ok, [1, 99])
     d = np.abs(np.diff(lr[i0:i1]))
     big = np.flatnonzero(d > 0.1 * (hi - lo))
     return None if big.size == 0 else (i0 + int(big[0]) + 1) / rate
@@ -416,8 +419,10 @@ def _light_templates(data: _Data) -> str:
     fig = _figure(13.0, 2.6 * nrows, layout="constrained")
     lr = data.get("stimulus/light_reference/1khz_ch1")
     ylim = None
-    if lr is not None and np.size(lr):
-        lo, hi = np.nanpercentile(np.asarray(lr, dtype=np.float64), [0.1, 99.9])
+    lr = None if lr is None else np.asarray(lr, dtype=np.float64)
+    lr = None if lr is None else lr[np.isfinite(lr)]
+    if lr is not None and lr.size:
+        lo, hi = np.percentile(lr, [0.1, 99.9])
         ylim = (lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo)) if hi > lo else None
     for i, m in enumerate(movies):
         ax = fig.add_subplot(nrows, ncols, i + 1)
@@ -480,8 +485,8 @@ def _unit_panels(data: _Data, uid: str, axes: Sequence[Any], info: dict[str, Any
         ax_w.plot(wf, color="k", lw=0.8)
         ax_w.relim()
         ax_w.autoscale_view()
-        ax_w.text(0.03, 0.04, f"min {np.nanmin(wf):.3g}", fontsize=6, color="0.35", transform=ax_w.transAxes)
-    ax_w.text(0.97, 0.04, f"{info['n']} sp\n{info['rate']:.2f}/s", ha="right", va="bottom", fontsize=6,
+    amp = f"\nmin {np.nanmin(wf):.3g}" if wf is not None and np.size(wf) and np.isfinite(wf).any() else ""
+    ax_w.text(0.97, 0.04, f"{info['n']} sp\n{info['rate']:.2f}/s{amp}", ha="right", va="bottom", fontsize=6,
               color="0.35", transform=ax_w.transAxes)
     # raster over the step movie's trials
     sec = f"{base}/spike_times_sectioned/{movie}" if movie else None
@@ -504,11 +509,12 @@ def _unit_panels(data: _Data, uid: str, axes: Sequence[Any], info: dict[str, Any
         if x.size:
             ax_r.plot(x, np.concatenate(ys), "|", color="k", ms=max(1.0, min(3.0, 100.0 / n_tr)), mew=0.6)
         tr = traces[key]
-        if tr is not None:
-            ax_r.plot(tr.t_s, n_tr + 1.3 - 1.6 * tr.y, color="C1", lw=0.8)  # y axis points down: bright is up
+        band = max(1.6, 0.25 * n_tr)  # the stimulus strip below the trials, in trial rows
+        if tr is not None:  # the y axis points down: bright is drawn up
+            ax_r.plot(tr.t_s, n_tr + 0.2 + band * (1.0 - tr.y), color="C1", lw=0.8)
         length = float(np.median(tse[:, 1] - tse[:, 0])) / data.fs
         ax_r.set_xlim(-pad[0], length + pad[1])
-        ax_r.set_ylim(n_tr + 1.5, -0.8)
+        ax_r.set_ylim(n_tr + 0.4 + band, -0.8)
         _label(ax_r, f"{n_tr} trials, {x.size} spikes" + ("" if x.size else " (none)"))
         ax_r.set_xticks([0.0, round(length / 2, 2), round(length, 2)])
     # STA

@@ -43,7 +43,7 @@ from txpipe.locking import TargetLock
 from txpipe.paths import DATASET_ID, UNITS, NodePath
 from txpipe.step import Step
 from txpipe.steps.methods import StepMethods
-from txpipe.tree import MISSING, Group, LazyArray, Leaf, RestoreNode, StateView, Tree
+from txpipe.tree import MISSING, Group, Lazy, Leaf, RestoreNode, StateView, Tree
 
 _INVALID_ID_CHARS = set('/\\:*?"<>|')
 
@@ -160,7 +160,7 @@ class PipelineSession(StepMethods):
 
         def add(value: Any) -> None:
             nonlocal total
-            if isinstance(value, LazyArray):
+            if isinstance(value, Lazy):
                 return
             if isinstance(value, (list, tuple)):
                 for v in value:
@@ -356,13 +356,12 @@ class PipelineSession(StepMethods):
 
     def _repoint_lazy_leaves(self, target: Path) -> None:
         """Make lazy leaves read from the newly committed file (which holds the same datasets)."""
-        lazies = [leaf for _, leaf in self._tree.walk_leaves() if isinstance(leaf.value, LazyArray)]
+        lazies = [leaf for _, leaf in self._tree.walk_leaves() if isinstance(leaf.value, Lazy)]
         if not lazies:
             return
         source = store.FileSource(target)
         for leaf in lazies:
-            old: LazyArray = leaf.value
-            leaf.value = LazyArray(source, old.path, old.shape, old.dtype)
+            leaf.value = leaf.value.rebound(source)
 
     def save(self, path: str | os.PathLike[str] | None = None, *, overwrite: bool = True) -> Path:
         """

@@ -25,7 +25,7 @@ from txpipe import atomic, codec
 from txpipe.errors import NotATxpipeFileError
 from txpipe.journal import Journal
 from txpipe.paths import JOURNAL, PIPELINE, NodePath
-from txpipe.tree import Group, LazyArray, Leaf, Tree
+from txpipe.tree import Group, Lazy, LazyArray, LazyValue, Leaf, Tree
 
 FORMAT = "txpipe/1"
 COMPLETE_ATTR = "txpipe_complete"
@@ -101,9 +101,14 @@ class FileSource:
         arr = self.h5[str(path)][()]
         return arr if isinstance(arr, np.ndarray) else np.asarray(arr)
 
-    def copy_to(self, path: NodePath, dst_group: h5py.Group, name: str) -> None:
-        """Copy a dataset into another file without reading it into Python memory."""
-        dst_group.copy(self.h5[str(path)], name, without_attrs=True)
+    def read_value(self, path: NodePath) -> Any:
+        return codec.read_value(self.h5[str(path)])
+
+    def copy_to(self, path: NodePath, dst_group: h5py.Group, name: str) -> h5py.HLObject:
+        """Copy a dataset or a compound value's group into another file, attributes included,
+        without reading it into Python memory (HDF5 object copy)."""
+        dst_group.copy(self.h5[str(path)], name)
+        return dst_group[name]
 
     def rebind(self, new_path: Path) -> None:
         """Read from *new_path* from now on (after it was committed with identical datasets)."""
@@ -132,9 +137,9 @@ def _write_group(dst: h5py.Group, group: Group) -> None:
             g = dst.create_group(name, track_order=True)
             codec.write_attrs(g, node.attrs)
             _write_group(g, node)
-        elif isinstance(node.value, LazyArray):
-            node.value.source.copy_to(node.value.path, dst, name)  # type: ignore[attr-defined]
-            codec.write_attrs(dst[name], node.attrs)
+        elif isinstance(node.value, Lazy):
+            obj = node.value.source.copy_to(node.value.path, dst, name)  # type: ignore[attr-defined]
+            codec.replace_attrs(obj, node.attrs)
         else:
             obj = codec.write_value(dst, name, node.value)
             codec.write_attrs(obj, node.attrs)
@@ -231,12 +236,10 @@ def _read_group(src: h5py.Group, source: FileSource) -> Group:
             g.children[name] = _read_group(obj, source)
             continue
         attrs = codec.read_attrs(obj)
-        if (
-            isinstance(obj, h5py.Dataset)
-            and codec.marker(obj) is None
-            and obj.shape is not None
-            and obj.size * obj.dtype.itemsize >= LAZY_MIN_BYTES
-        ):
+        m = codec.marker(obj)
+        if isinstance(obj, h5py.Group):  # a dict/list/tuple value: read whole on first access
+            g.children[name] = Leaf(LazyValue(source, NodePath.parse(obj.name), m or ""), attrs)
+        elif m is None and obj.shape is not None and obj.size * obj.dtype.itemsize >= LAZY_MIN_BYTES:
             g.children[name] = Leaf(LazyArray(source, NodePath.parse(obj.name), tuple(obj.shape), obj.dtype), attrs)
         else:
             g.children[name] = Leaf(codec.read_value(obj), attrs)

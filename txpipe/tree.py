@@ -26,9 +26,25 @@ class ArraySource(Protocol):
 
     def read(self, path: NodePath) -> np.ndarray: ...
 
+    def read_value(self, path: NodePath) -> Any: ...
+
+
+class Lazy:
+    """A value still in a file: read on first access. Subclasses say what it is."""
+
+    source: ArraySource
+    path: NodePath
+
+    def read(self) -> Any:
+        raise NotImplementedError
+
+    def rebound(self, source: ArraySource) -> "Lazy":
+        """The same lazy value read from another (identical) source."""
+        raise NotImplementedError
+
 
 @dataclass(eq=False)
-class LazyArray:
+class LazyArray(Lazy):
     """A dataset not read yet: its shape and dtype are known, its data is read on first access."""
 
     source: ArraySource
@@ -45,6 +61,24 @@ class LazyArray:
         arr.flags.writeable = False
         return arr
 
+    def rebound(self, source: ArraySource) -> "LazyArray":
+        return LazyArray(source, self.path, self.shape, self.dtype)
+
+
+@dataclass(eq=False)
+class LazyValue(Lazy):
+    """A compound value (dict, list, tuple) not read yet; read whole on first access."""
+
+    source: ArraySource
+    path: NodePath
+    kind: str  # "dict" | "list" | "tuple"
+
+    def read(self) -> Any:
+        return self.source.read_value(self.path)
+
+    def rebound(self, source: ArraySource) -> "LazyValue":
+        return LazyValue(source, self.path, self.kind)
+
 
 class Leaf:
     """A value and its attributes."""
@@ -57,10 +91,10 @@ class Leaf:
 
     @property
     def is_lazy(self) -> bool:
-        return isinstance(self.value, LazyArray)
+        return isinstance(self.value, Lazy)
 
     def materialize(self) -> Any:
-        if isinstance(self.value, LazyArray):
+        if isinstance(self.value, Lazy):
             self.value = self.value.read()
         return self.value
 
