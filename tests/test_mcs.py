@@ -56,7 +56,8 @@ class TestReadDefault:
     """The default recording reads back exactly as planted."""
 
     @pytest.fixture(scope="class")
-    def pair(self, default_rec: synth.GroundTruth) -> tuple[mcs.CmcrData, mcs.CmtrData]:
+    @classmethod
+    def pair(cls, default_rec: synth.GroundTruth) -> tuple[mcs.CmcrData, mcs.CmtrData]:
         return mcs.read_pair(default_rec.paths["cmcr"], default_rec.paths["cmtr"])
 
     def test_units(self, pair: tuple, default_rec: synth.GroundTruth) -> None:
@@ -104,7 +105,8 @@ class TestReadEdgeCases:
     """Edge-case recordings read cleanly and match the ground truth."""
 
     @pytest.fixture(scope="class")
-    def pair(self, edge_rec: synth.GroundTruth) -> tuple[mcs.CmcrData, mcs.CmtrData]:
+    @classmethod
+    def pair(cls, edge_rec: synth.GroundTruth) -> tuple[mcs.CmcrData, mcs.CmtrData]:
         return mcs.read_pair(edge_rec.paths["cmcr"], edge_rec.paths["cmtr"])
 
     def test_units_match(self, pair: tuple, edge_rec: synth.GroundTruth) -> None:
@@ -151,7 +153,8 @@ class TestBadInputs:
         assert out == "" and err == ""
 
     @pytest.fixture(scope="class")
-    def good(self, tmp_path_factory: pytest.TempPathFactory,
+    @classmethod
+    def good(cls, tmp_path_factory: pytest.TempPathFactory,
              tiny_protocol: synth.Protocol) -> synth.GroundTruth:
         return synth.make_recording(tmp_path_factory.mktemp("good"), protocol=tiny_protocol,
                                     n_units=3)

@@ -245,4 +245,4 @@ class TestCommandLine:
         )
         r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
         assert r.returncode == 0, r.stderr
-        assert r.stdout.split() == ["False", "svg"]
+        assert r.stdout.strip().splitlines()[-1].split() == ["False", "svg"]

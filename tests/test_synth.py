@@ -239,7 +239,8 @@ class TestTimingModel:
     """Frame onsets, spurious pulses, light levels and movie blocks follow the lab's arithmetic."""
 
     @pytest.fixture(scope="class")
-    def analog(self, default_rec: synth.GroundTruth) -> np.ndarray:
+    @classmethod
+    def analog(cls, default_rec: synth.GroundTruth) -> np.ndarray:
         with h5py.File(default_rec.paths["cmcr"], "r") as f:
             return f["Acquisition/Analog Data/ChannelData 1"][()]
 

@@ -421,15 +421,15 @@ def w_commit(src: str | None, bulk_mb: int, work: str, repeat: int) -> dict[str,
     from txpipe import store
     from txpipe.journal import Journal
     from txpipe.paths import NodePath
-    from txpipe.tree import Group, LazyArray, Leaf, Tree
+    from txpipe.tree import Group, Leaf, Tree
 
     out: dict[str, Any] = {}
     cases: list[tuple[str, Tree, Journal]] = []
     if src:
         opened = store.open_file(Path(src))
         for _, leaf in opened.tree.walk_leaves():
-            if isinstance(leaf.value, LazyArray):
-                leaf.value = np.asarray(leaf.value.source.read(leaf.value.path))
+            if leaf.is_lazy:  # read everything: the commit must write from memory, not copy file to file
+                leaf.value = leaf.value.read()
         opened.source.close()
         cases.append(("pipeline output", opened.tree, opened.journal))
     n = max(1, bulk_mb // 16)
@@ -466,11 +466,11 @@ def _scale_steps() -> tuple[Any, Any]:
 
     @txpipe.step("bench_put_big", version="1")
     def put_big(state: Any, *, n_bytes: int, seed: int = 0) -> Changes:
-        """Put n_bytes of float64 arrays (256 MiB each) under /units/unit_NNN/big."""
+        """Put n_bytes of float64 arrays (at most 256 MiB each, at least 4) under /units/unit_NNN/big."""
         ch = Changes()
-        n = max(1, n_bytes // _BIG_CHUNK)
+        n = max(4, -(-n_bytes // _BIG_CHUNK))
         for i in range(n):
-            a = np.empty(_BIG_CHUNK // 8)
+            a = np.empty(n_bytes // n // 8)
             a.fill(seed + i)  # real pages, distinct content
             ch.put(f"units/unit_{i:03d}/big", a)
         ch.put("metadata/acquisition_rate", 20000.0)

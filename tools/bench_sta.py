@@ -28,13 +28,14 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=10_800, help="movie length, display frames")
     ap.add_argument("--size", type=int, default=15, help="movie side, pixels")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--hold", type=int, default=4, help="display frames per noise frame (1: no repeats, worst case)")
     ap.add_argument("--quick", action="store_true", help="40 units, 3 repeats")
     a = ap.parse_args()
     if a.quick:
         a.units = 40
     rng = np.random.default_rng(42)
-    noise = (rng.random((-(-a.frames // 4), a.size, a.size)) < 0.5).astype(np.uint8) * np.uint8(255)
-    movie = np.repeat(noise, 4, axis=0)[: a.frames]
+    noise = (rng.random((-(-a.frames // a.hold), a.size, a.size)) < 0.5).astype(np.uint8) * np.uint8(255)
+    movie = np.repeat(noise, a.hold, axis=0)[: a.frames]
     frames = [np.sort(rng.integers(-30, a.frames + 30, size=a.spikes)) for _ in range(a.units)]
 
     fast = sta_counts(frames, movie)
@@ -50,7 +51,8 @@ def main() -> None:
     t_fast = [timed(lambda: sta_counts(frames, movie)) for _ in range(a.repeats)]
     t_ref = [timed(lambda: [sta_reference(f, movie) for f in frames]) for _ in range(a.repeats)]
     mf, mr = statistics.median(t_fast), statistics.median(t_ref)
-    print(f"STA {a.units} units x {a.spikes} spikes, movie {movie.shape}, cover_range (-60, 0), {a.repeats} repeats")
+    print(f"STA {a.units} units x {a.spikes} spikes, movie {movie.shape} (noise frames held {a.hold}x), "
+          f"cover_range (-60, 0), {a.repeats} repeats")
     print(f"  one window per spike (reference): median {mr:8.3f} s   ({[round(t, 3) for t in t_ref]})")
     print(f"  count matrix (txpipe.sta):        median {mf:8.3f} s   ({[round(t, 3) for t in t_fast]})")
     print(f"  speed-up: {mr / mf:.1f}x  (target >= 5x)   peak window memory of the reference per unit: "

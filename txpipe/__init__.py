@@ -24,7 +24,7 @@ from txpipe.steps.section_spike_times import SectionResult, section_spike_times
 from txpipe import features
 from txpipe.steps.compute_sta import compute_sta
 from txpipe.steps.extract_features import extract_features
-from txpipe.report import report  # the function; txpipe.report the module stays importable via "from txpipe.report import ..."
+from txpipe.report import report  # the function; use "from txpipe.report import ..." for the module
 
 __all__ = [
     "Changes",

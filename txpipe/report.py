@@ -61,6 +61,7 @@ CHIP_SIDE = 65
 _EXCERPT_S = 1.0
 _MAX_EXCERPTS = 4
 _MAX_LINE_POINTS = 3000
+_TEMPLATE_MAX_S = 30.0
 _LABEL_UNITS_UP_TO = 60
 
 
@@ -323,7 +324,7 @@ def _light_reference(data: _Data) -> str:
 
     n_ex = min(len(movies), _MAX_EXCERPTS) if movies else (1 if ft_s is not None and ft_s.size else 0)
     fig = _figure(13.0, 5.6 if n_ex else 2.8)
-    gs = fig.add_gridspec(2 if n_ex else 1, max(n_ex, 1) + 1, hspace=0.55, wspace=0.3,
+    gs = fig.add_gridspec(2 if n_ex else 1, max(n_ex, 3) + 1, hspace=0.55, wspace=0.3,
                           left=0.05, right=0.98, top=0.9, bottom=0.1)
     ax = fig.add_subplot(gs[0, :-1])
     _plot_envelope(ax, lr, 1.0 / rate, color="0.3")
@@ -356,9 +357,9 @@ def _light_reference(data: _Data) -> str:
             axe.set_title(label, fontsize=8, color=color)
             _small(axe, 6)
     body = "".join(notes)
-    body += ("<p>Excerpts: 1 s (1 kHz copy) around the first light step of each movie's content; thin grey lines "
-             "are the detected display-frame edges, coloured lines section boundaries. A light step should "
-             "fall on a frame edge.</p>" if n_ex else "")
+    where = "the first light step of each movie's content" if movies else "the first display frame"
+    body += (f"<p>Excerpts: 1 s (1 kHz copy) around {where}; thin grey lines are the detected display-frame "
+             "edges, coloured lines section boundaries. A light step should fall on a frame edge.</p>" if n_ex else "")
     return body + _img(fig, "light reference")
 
 
@@ -428,19 +429,25 @@ def _light_templates(data: _Data) -> str:
         ax = fig.add_subplot(nrows, ncols, i + 1)
         tpl = np.asarray(data.get(f"stimulus/light_template/{m}"))
         a = data.attrs(f"stimulus/light_template/{m}")
+        total_s = tpl.size / data.fs if data.fs else None
+        cut = ""
+        if total_s is not None and total_s > _TEMPLATE_MAX_S:  # a long movie is a solid band: show its start
+            tpl = tpl[: int(_TEMPLATE_MAX_S * data.fs)]
+            cut = f", first {_TEMPLATE_MAX_S:g} of {total_s:.0f} s"
         _plot_envelope(ax, tpl, 1.0 / data.fs if data.fs else 1.0, color=f"C{i % 10}")
         sa = data.attrs(f"stimulus/section_time/{m}")
         pre = sa.get("pre_margin_frame_num")
         fr = float(data.attrs("metadata/frame_timestamps").get("frame_rate_hz", 60.0) or 60.0)
         if pre:
             ax.axvline(float(pre) / fr, color="k", lw=0.8, ls=":")
-        ax.set_title(f"{m} (mean of {int(a.get('n_occurrences', 1))})", fontsize=8)
+        ax.set_title(f"{m} (mean of {int(a.get('n_occurrences', 1))}{cut})", fontsize=8)
         if ylim is not None:
             ax.set_ylim(*ylim)
         ax.set_xlabel("time from section start (s)" if data.fs else "sample", fontsize=7)
         _small(ax)
     return ("<p>Mean of the raw light reference (ch1, ADC counts) over each movie's occurrences; the dotted "
-            "line marks the first content frame. The y range is the whole recording's light range.</p>" + _img(fig, "light templates"))
+            "line marks the first content frame. The y range is the whole recording's light range.</p>"
+            + _img(fig, "light templates"))
 
 
 # --- units --------------------------------------------------------------------------------------
@@ -479,7 +486,7 @@ def _unit_panels(data: _Data, uid: str, axes: Sequence[Any], info: dict[str, Any
     pos = f"r{info['row']} c{info['col']}" if info["row"] is not None else "no position"
     _label(ax_w, f"{uid}  {pos}", size=8, x=0.0, fontweight="bold")
     if wf is None or np.size(wf) == 0 or not np.isfinite(np.asarray(wf, dtype=np.float64)).any():
-        _text(ax_w, "no waveform" + (" (no spikes)" if info["n"] == 0 else ""))
+        _text(ax_w, "no waveform" + ("\n(no spikes)" if info["n"] == 0 else ""))
     else:
         wf = np.asarray(wf, dtype=np.float64)
         ax_w.plot(wf, color="k", lw=0.8)
@@ -521,7 +528,7 @@ def _unit_panels(data: _Data, uid: str, axes: Sequence[Any], info: dict[str, Any
     sta_path = f"{base}/features/{sta_name}/sta" if sta_name else None
     sta = data.get(sta_path) if sta_path else None
     if sta is None:
-        why = "compute_sta did not run" if not data.ran("compute_sta") else "no STA for this unit"
+        why = "compute_sta\ndid not run" if not data.ran("compute_sta") else "none for\nthis unit"
         _text(ax_m, f"no STA\n({why})")
         _text(ax_t, "")
         return
@@ -602,12 +609,14 @@ def _units(data: _Data, table: list[dict[str, Any]], max_units: int | None) -> s
         notes.append(_na("rasters", "section_spike_times", data, "no step movie was sectioned"))
     if sta_name is None:
         notes.append(_na("receptive fields (STA)", "compute_sta", data))
+    raster = (f" Raster: trials of <code>{html.escape(movie)}</code> (s from trial start, pad {pad[0]:g}/{pad[1]:g} s) "
+              "with the light reference of the first trial in orange." if movie else "")
+    sta = (f" STA (<code>{html.escape(sta_name)}</code>): frame of the largest deviation (red brighter, blue darker "
+           "than the mean) and the time course of that pixel over the STA window, in display frames relative to "
+           "the spike." if sta_name else "")
     intro = (f"<p>Showing {len(shown)} of {len(table)} units"
              + (f" (max_units={max_units})" if len(shown) < len(table) else "")
-             + f". Raster: trials of <code>{html.escape(movie or '—')}</code> (s from trial start, pad "
-             f"{pad[0]:g}/{pad[1]:g} s) with the light reference of the first trial in orange. STA: frame of the "
-             "largest deviation (red brighter, blue darker than the mean) and the time course of that pixel over "
-             "the STA window, in display frames relative to the spike (tick labels on each page's bottom row).</p>")
+             + f".{raster}{sta} Tick labels are on each page's bottom row.</p>")
     traces: dict[Any, _StepTrace | None] = {}
     pages = []
     grids: dict[int, _UnitGrid] = {}
@@ -624,7 +633,8 @@ def _units(data: _Data, table: list[dict[str, Any]], max_units: int | None) -> s
         label = f"units {p0 + 1}–{p0 + len(block)}: {block[0]['id']} … {block[-1]['id']}"
         pages.append((f"units-p{len(pages) + 1}", label, _img(grid.fig, label)))
     nav = " · ".join(f'<a href="#{pid}">{i + 1}</a>' for i, (pid, _, _) in enumerate(pages))
-    body = "".join(f'<div class="unit-page" id="{pid}"><h3>{html.escape(lbl)}</h3>{img}</div>' for pid, lbl, img in pages)
+    body = "".join(f'<div class="unit-page" id="{pid}"><h3>{html.escape(lbl)}</h3>{img}</div>'
+                   for pid, lbl, img in pages)
     return "".join(notes) + intro + (f'<p class="pages">pages: {nav}</p>' if len(pages) > 1 else "") + body
 
 
@@ -660,7 +670,7 @@ def _features(data: _Data, table: list[dict[str, Any]]) -> str:
             continue
         ok = v[np.isfinite(v)]
         if ok.size:
-            ax.hist(ok, bins=20 if rng else min(30, max(5, ok.size // 3)), range=rng, color=f"C{i}")
+            ax.hist(ok, bins=20 if rng else min(30, max(12, ok.size // 3)), range=rng, color=f"C{i}", rwidth=0.9)
         else:
             _text(ax, "all values NaN")
         ax.set_title(f"{title}: n={ok.size}, NaN={v.size - ok.size}", fontsize=8)
@@ -683,14 +693,22 @@ def _features(data: _Data, table: list[dict[str, Any]]) -> str:
 # --- page ---------------------------------------------------------------------------------------
 
 _CSS = """
-body{font:14px/1.4 system-ui,-apple-system,'Segoe UI',sans-serif;margin:0 auto;max-width:1320px;padding:0 16px 40px;color:#222}
-h1{font-size:22px;margin:16px 0 4px}h2{font-size:18px;border-bottom:1px solid #ccc;padding-bottom:2px;margin-top:28px}
-h3{font-size:14px;margin:14px 0 4px;color:#444}nav{position:sticky;top:0;background:#fff;padding:6px 0;border-bottom:1px solid #eee;z-index:1}
-nav a{margin-right:12px;text-decoration:none;color:#0366d6}img{max-width:100%;height:auto;display:block}
-table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ddd;padding:2px 6px;text-align:left;vertical-align:top}
-table.kv th{background:#f6f6f6;width:160px}.na{color:#a15c00;background:#fff6e5;border-left:3px solid #f0a030;padding:4px 8px}
-td.dur{min-width:140px;white-space:nowrap}.bar{display:inline-block;height:8px;background:#4a90d9;margin-right:6px;max-width:80px;vertical-align:middle}
-code{font-size:11px;word-break:break-all}.muted{color:#777;font-size:12px}
+body{font:14px/1.4 system-ui,-apple-system,'Segoe UI',sans-serif;margin:0 auto;max-width:1320px;
+padding:0 16px 40px;color:#222}
+h1{font-size:22px;margin:16px 0 4px}
+h2{font-size:18px;border-bottom:1px solid #ccc;padding-bottom:2px;margin-top:28px}
+h3{font-size:14px;margin:14px 0 4px;color:#444}
+nav{position:sticky;top:0;background:#fff;padding:6px 0;border-bottom:1px solid #eee;z-index:1}
+nav a{margin-right:12px;text-decoration:none;color:#0366d6}
+img{max-width:100%;height:auto;display:block}
+table{border-collapse:collapse;font-size:12px}
+td,th{border:1px solid #ddd;padding:2px 6px;text-align:left;vertical-align:top}
+table.kv th{background:#f6f6f6;width:160px}
+.na{color:#a15c00;background:#fff6e5;border-left:3px solid #f0a030;padding:4px 8px}
+td.dur{min-width:140px;white-space:nowrap}
+.bar{display:inline-block;height:8px;background:#4a90d9;margin-right:6px;max-width:80px;vertical-align:middle}
+code{font-size:11px;word-break:break-all}
+.muted{color:#777;font-size:12px}
 """
 
 _CHECK_JS = (
@@ -717,7 +735,8 @@ def _session_and_path(source: Any) -> tuple[PipelineSession, Path]:
             return source, source.ensure_saved(reason="report needs a file")
         return source, Path(source.hdf5_path)  # type: ignore[arg-type]
     if not isinstance(source, (str, os.PathLike)):
-        raise ConfigurationError(f"report: expected a txpipe file path or a PipelineSession, got {type(source).__name__}")
+        msg = f"report: expected a txpipe file path or a PipelineSession, got {type(source).__name__}"
+        raise ConfigurationError(msg)
     path = Path(source)
     return PipelineSession.load(path, defer=True), path.absolute()
 

@@ -235,7 +235,6 @@ class PipelineSession(StepMethods):
             raise TypeError(f"run() takes a step declared with @txpipe.step, got {type(fn).__name__} {fn!r}")
         self._check_requires(fn)
         enc = {k: encode_param(v, k) for k, v in sorted(params.items())}
-        log = self._log()
         started = store.utcnow()
         t0 = time.perf_counter()
         result = fn.fn(self.state, **params)
@@ -273,6 +272,7 @@ class PipelineSession(StepMethods):
         )
         self._journal.append(entry)
         self._dirty = True
+        log = self._log()  # bound after the step: load_recording sets the dataset id
         log.info("step", step=fn.name, seq=entry.seq, duration_s=entry.duration_s, n_changed=len(records))
         target = self._write_target()
         if target is not None:

@@ -17,9 +17,13 @@ spikes in movie frame ``t`` (``t`` from ``-c0`` to ``T-c1``) and ``M`` the movie
 
     S[k] = sum_t n[t] * M[t + c0 + k] = n @ M[k : k + T - W + 1]
 
-Stacking the counts shifted by ``k = 0 … W-1`` (a Hankel block, ``(units·W) × T``) turns all
-lags of a block of units into ONE BLAS matrix product with the movie, in float32 while every sum
-stays an exact integer (< 2**24), else in float64. Blocks are sized to ``max_temp_bytes``. Sums are exact, so the result equals the straightforward
+Frames repeat (the lab's 15 Hz noise is shown at 60 Hz, each frame held 4×), so the movie is cut
+into R runs of identical frames and ``S[k] = Σ_r mass[k, r] · M_r``, where ``mass[k, r]`` — the
+used spikes whose lag-k frame falls in run r — is a difference of two prefix sums of the counts.
+For a block of units this is ONE BLAS matrix product ``(units·W × R) @ (R × h·w)``, with R = T
+for a movie without repeats and R = T/4 for the lab's noise. It runs in float32 while every sum
+stays an exact integer (< 2**24), else in float64; blocks are sized to ``max_temp_bytes``.
+Sums are exact, so the result equals the straightforward
 mean of materialised windows (:func:`sta_reference`) bit for bit.
 """
 
@@ -82,7 +86,7 @@ def sta_counts(
         movie: (T, h, w) uint8 (any real dtype works), display frames from the content start.
         cover_range: ``(c0, c1)`` display frames, ``c0 < c1``.
         chunk_units: units counted per pass (count matrix ``chunk_units × T``).
-        max_temp_bytes: bound on the shifted-count (Hankel) block of one matrix product.
+        max_temp_bytes: bound on the (units × W × runs) count block of one matrix product.
 
     Returns:
         :class:`StaResult` for the units in the given order.
@@ -100,11 +104,21 @@ def sta_counts(
     if L <= 0 or n_units == 0:
         return StaResult(out, n_used, n_total - n_used)
     flat = movie.reshape(T, h * w)
-    m32 = flat.astype(np.float32)
-    m64: np.ndarray | None = None
+    # runs of identical consecutive frames (a 15 Hz noise shown at 60 Hz holds each frame 4×):
+    # every lag needs only one product per run, not per frame
+    starts = np.flatnonzero(np.r_[True, np.any(flat[1:] != flat[:-1], axis=1)])
+    ends = np.r_[starts[1:], T]
+    R = starts.size
+    use_runs = R <= 0.75 * T
+    runs = flat[starts] if use_runs else flat
+    runs32 = runs.astype(np.float32)
+    runs64: np.ndarray | None = None
     peak = float(flat.max()) if flat.size else 0.0
+    k = np.arange(W)[:, None]
+    hi_idx = np.clip(ends[None, :] - k, 0, L)  # (W, R) prefix indices
+    lo_idx = np.clip(starts[None, :] - k, 0, L)
     lo = -c0
-    per_block = max(1, min(chunk_units, max_temp_bytes // (W * T * 8)))
+    per_block = max(1, min(chunk_units, max_temp_bytes // (W * (R if use_runs else T) * 16)))
     for a in range(0, n_units, chunk_units):
         b = min(n_units, a + chunk_units)
         # (units, L) counts of used spikes per frame t = lo + j, via one bincount
@@ -117,20 +131,25 @@ def sta_counts(
                              minlength=(b - a) * L).reshape(b - a, L)
         exact32 = float(n_used[a:b].max(initial=0)) * peak < _F32_EXACT
         if exact32:
-            cm, mm = counts.astype(np.float32), m32
+            cm_dtype, mm = np.float32, runs32
         else:
-            if m64 is None:
-                m64 = flat.astype(np.float64)
-            cm, mm = counts.astype(np.float64), m64
-        sums = np.empty((b - a, W, h * w), dtype=cm.dtype)
+            if runs64 is None:
+                runs64 = runs.astype(np.float64)
+            cm_dtype, mm = np.float64, runs64
+        # prefix sums of the counts: the spikes whose lag-k frame falls in run r are
+        # P[clip(run_end - k)] - P[clip(run_start - k)] (exact integers)
+        prefix = np.zeros((b - a, L + 1), dtype=np.int64)
+        np.cumsum(counts, axis=1, out=prefix[:, 1:])
+        sums = np.empty((b - a, W, h * w), dtype=cm_dtype)
         for a2 in range(0, b - a, per_block):
             b2 = min(b - a, a2 + per_block)
-            # Hankel block: row (u, k) holds unit u's counts shifted right by k frames, so one
-            # matrix product with the movie gives every lag k of every unit in the block
-            hk = np.zeros((b2 - a2, W, T), dtype=cm.dtype)
-            for k in range(W):
-                hk[:, k, k : k + L] = cm[a2:b2]
-            np.matmul(hk.reshape(-1, T), mm, out=sums[a2:b2].reshape(-1, h * w))
+            if use_runs:
+                mass = (prefix[a2:b2][:, hi_idx] - prefix[a2:b2][:, lo_idx]).astype(cm_dtype)  # (u, W, R)
+            else:  # few repeats: a Hankel block (row (u, k) = counts shifted right by k) is cheaper
+                mass = np.zeros((b2 - a2, W, T), dtype=cm_dtype)
+                for kk in range(W):
+                    mass[:, kk, kk : kk + L] = counts[a2:b2]
+            np.matmul(mass.reshape(-1, mm.shape[0]), mm, out=sums[a2:b2].reshape(-1, h * w))
         have = n_used[a:b] > 0
         if have.any():
             mean = sums[have].astype(np.float64) / n_used[a:b][have, None, None]
