@@ -166,6 +166,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="recording length in s (default: the small 49 s protocol; longer uses the full protocol)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.set_defaults(func=cmd_synth)
+
+    from txpipe.report import add_report_arguments  # light import: matplotlib loads only when drawing
+
+    p = sub.add_parser("report", parents=[common], help="write an HTML report of a txpipe file",
+                       description="Write one self-contained HTML page: journal, chip map, light reference, "
+                       "frame edges and sections, per-unit waveform/raster/STA, feature summaries.")
+    add_report_arguments(p)
+    p.set_defaults(func=cmd_report)
     return parser
 
 
@@ -255,6 +263,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
     report = verify(args.file)
     _out(report.summary())
     return EXIT_OK if report.identical else EXIT_DIFFERENT
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from txpipe.report import run_report
+
+    return run_report(args)
 
 
 def cmd_synth(args: argparse.Namespace) -> int:

@@ -791,7 +791,12 @@ def render_report(source: Any, out_path: str | os.PathLike[str] | None = None, *
 
 
 def report(source: Any, out_path: str | os.PathLike[str] | None = None, *, max_units: int | None = None) -> Path:
-    """``txpipe.report(path_or_session)``: the same as :func:`render_report`."""
+    """
+    ``txpipe.report(path_or_session)``: write the HTML report of a processed recording.
+
+    The same as :func:`txpipe.report.render_report` (arguments, default path and errors there;
+    a DEFERRED session is saved first with a WARNING ``implicit_save``). See ``docs/report.md``.
+    """
     return render_report(source, out_path, max_units=max_units)
 
 
