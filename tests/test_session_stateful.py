@@ -10,6 +10,7 @@ has the same content digest, and a SAVED session's file loads back to the same d
 from __future__ import annotations
 
 import errno
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -28,6 +29,17 @@ from txpipe.fingerprint import value_digest
 from txpipe.replay import replay
 
 seeds = st.integers(0, 2**31 - 1)
+
+
+def _copy_replace(src: Path, dst: Path) -> None:
+    """Copy *src* over *dst* as a new file (new inode), never in place.
+
+    HDF5 shares one open-file object per inode inside a process; overwriting a file in place
+    while an old session still has it open makes later opens read stale cached metadata.
+    """
+    tmp = dst.with_name(dst.name + ".copy")
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
 
 
 class SessionVsModel(RuleBasedStateMachine):
@@ -95,7 +107,7 @@ class SessionVsModel(RuleBasedStateMachine):
     def _continue_from(self, path: Path, model, stack, undoable, defer: bool) -> None:
         self.s._discarded = True  # replaced on purpose: its uncommitted work is in the model
         if path != self.target:  # resume from a checkpoint: copy it to the target (load binds)
-            shutil.copyfile(path, self.target)
+            _copy_replace(path, self.target)
         self.s = txpipe.PipelineSession.load(self.target, defer=defer)
         self.model, self.stack = dict(model), list(stack)
         # a loaded entry can be undone only if all it did was add
@@ -105,7 +117,7 @@ class SessionVsModel(RuleBasedStateMachine):
         ]
         self.twin._discarded = True
         twin_path = self.dir / "twin.h5"
-        shutil.copyfile(path, twin_path)
+        _copy_replace(path, twin_path)
         self.twin = txpipe.PipelineSession.load(twin_path)
 
     @rule(defer=st.booleans())

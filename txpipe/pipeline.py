@@ -14,7 +14,6 @@ Input side files default to the lab's layout beside the ``.cmcr``: ``playlist.cs
 
 from __future__ import annotations
 
-import csv
 import importlib
 import os
 import time
@@ -24,8 +23,9 @@ from typing import Any
 
 import structlog
 
-from txpipe.errors import ConfigurationError, InputFileError
+from txpipe.errors import ConfigurationError
 from txpipe.journal import encode_param
+from txpipe.playlist import read_playlists
 from txpipe.session import PipelineSession, pipeline_session, validate_dataset_id
 from txpipe.step import get_step
 
@@ -125,17 +125,18 @@ def _abs(p: str | os.PathLike[str]) -> str:
 
 
 def _only_playlist(playlist_file: Path) -> str:
-    """The single playlist name in a lab ``playlist.csv`` (header ``playlist_name,movie_names``)."""
-    try:
-        with open(playlist_file, newline="") as f:
-            names = [row.get("playlist_name", "") for row in csv.DictReader(f)]
-    except OSError as exc:
-        raise InputFileError(f"{playlist_file}: cannot read playlist file: {exc}", path=str(playlist_file)) from exc
-    names = [n.strip() for n in names if n and n.strip()]
+    """The single playlist name in a lab ``playlist.csv``."""
+    names = list(read_playlists(playlist_file))
     if len(names) != 1:
         found = ", ".join(names) if names else "none"
         raise ConfigurationError(f"{playlist_file}: give --playlist NAME (playlists found: {found})")
     return names[0]
+
+
+def _step_movie(playlist_file: Path, playlist: str) -> str | None:
+    """The playlist's full-field step movie (the only movie named ``step*``), or None."""
+    movies = sorted({m for m in read_playlists(playlist_file).get(playlist, ()) if m.lower().startswith("step")})
+    return movies[0] if len(movies) == 1 else None
 
 
 def build_plan(cfg: RunConfig) -> tuple[PlannedStep, ...]:
@@ -167,8 +168,9 @@ def build_plan(cfg: RunConfig) -> tuple[PlannedStep, ...]:
             if cfg.dataset_id is not None:
                 params["dataset_id"] = cfg.dataset_id
         elif name == "add_section_time":
+            playlist = cfg.playlist or _only_playlist(playlist_file)
             params = {
-                "playlist_name": cfg.playlist or _only_playlist(playlist_file),
+                "playlist_name": playlist,
                 "playlist_file": _abs(playlist_file),
                 "movie_length_file": _abs(movie_length_file),
             }
@@ -178,6 +180,9 @@ def build_plan(cfg: RunConfig) -> tuple[PlannedStep, ...]:
             params = {"cover_range": tuple(int(x) for x in cfg.cover_range), "stimuli_dir": _abs(stimuli_dir)}
         else:  # extract_features
             params = {} if cfg.features is None else {"features": list(cfg.features)}
+            step_movie = _step_movie(playlist_file, cfg.playlist or _only_playlist(playlist_file))
+            if step_movie is not None and (cfg.features is None or "step_response" in cfg.features):
+                params["params"] = {"step_response": {"movie": step_movie}}
         plan.append(PlannedStep(name, params))
     return tuple(plan)
 
