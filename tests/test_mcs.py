@@ -13,30 +13,7 @@ from txpipe import mcs, synth
 from txpipe.errors import McsFileError, McsFormatError, McsPairError
 
 
-# --- module fixtures (kept here, not in the shared conftest.py) -------------------------------
-
-# Edge switches that still give a readable pair (the others are bad inputs, built per test).
-READABLE_EDGES = ("zero_spike_unit", "only_excluded_unit", "spikes_at_bounds", "unit_gaps",
-                  "no_frame_sync")
-
-
-@pytest.fixture(scope="module")
-def default_rec(tmp_path_factory: pytest.TempPathFactory) -> synth.GroundTruth:
-    """The default synthetic recording (8 units, default protocol, seed 0)."""
-    return synth.make_recording(tmp_path_factory.mktemp("default"))
-
-
-@pytest.fixture(scope="module")
-def edge_rec(tmp_path_factory: pytest.TempPathFactory) -> synth.GroundTruth:
-    """A readable recording with every non-fatal edge switch and 12 regular units."""
-    return synth.make_recording(tmp_path_factory.mktemp("edge"), n_units=12, edge=READABLE_EDGES,
-                                seed=3)
-
-
-@pytest.fixture(scope="module")
-def tiny_protocol() -> synth.Protocol:
-    """A one-movie protocol (60 gray frames) for fast small files."""
-    return synth.Protocol((synth.gray_movie("gray_60", 60),))
+# Fixtures default_rec, edge_rec and tiny_protocol live in conftest.py.
 
 
 def assert_units_match(data: mcs.CmtrData, truth: synth.GroundTruth) -> None:
