@@ -110,12 +110,6 @@ class FileSource:
         dst_group.copy(self.h5[str(path)], name)
         return dst_group[name]
 
-    def rebind(self, new_path: Path) -> None:
-        """Read from *new_path* from now on (after it was committed with identical datasets)."""
-        self.close()
-        self.path = Path(new_path)
-        self._h5 = h5py.File(self.path, "r")
-
     def close(self) -> None:
         if self._h5 is not None:
             try:
