@@ -11,7 +11,7 @@ interleaved between the compared configurations.
 
 Rows (SPEC §8):
 
-1. whole pipeline, 20 min × 150 units, full protocol, deferred and immediate, against the lab's
+1. whole pipeline, 20 min × 150 units, the lab's protocol, deferred and immediate, against the lab's
    measured 181.0 s / 178.7 s (``reference/lab-pipeline-performance.md`` §7; target ≥ 10×);
 2. SC-001: 10 recordings of 5 min × 100 units, deferred vs classic calls (a commit after every
    step), on local disk (≥ 1.2×) and on a modelled network share (≥ 2×, :class:`ThrottledFile`);
@@ -26,7 +26,7 @@ Rows (SPEC §8):
 Usage::
 
     python tools/bench.py --quick          # small sizes, ~30 s (CI smoke test)
-    python tools/bench.py                  # the full run, ~20 min, ~40 GB of temporary disk
+    python tools/bench.py                  # the full run, 9-12 min, ~25 GB of temporary disk, ~10 GB RAM
     python tools/bench.py --only 1,2,6     # a subset of the rows
 """
 
@@ -687,9 +687,9 @@ class Bench:
         lines.append(f"| **end to end** | **{tot['deferred']:.2f}** | {pk['deferred']:.0f} | **{tot['immediate']:.2f}** "
                      f"| {pk['immediate']:.0f} |")
         base = median([r["base_rss"] / MIB for r in res["deferred"]])
-        self.details.append(f"Row 1 recording: {dur:.0f} s × {nu} units, {rec['n_spikes']} spikes, full protocol; "
+        self.details.append(f"Row 1 recording: {dur:.0f} s × {nu} units, {rec['n_spikes']} spikes, the lab's protocol; "
                             f"output {size / MIB:.1f} MiB; RSS after imports {base:.0f} MiB. Per step (median of "
-                            f"{self.repeat}; immediate steps include their commit):\n\n" + "\n".join(lines))
+                            f"{self.pipe_repeat}; immediate steps include their commit):\n\n" + "\n".join(lines))
         scale = 1.0 if not self.quick else None
         cpu = {m: median([r["cpu"] for r in res[m]]) for m in res}
         for mode, lab in (("deferred", LAB_DEFERRED_S), ("immediate", LAB_IMMEDIATE_S)):
@@ -715,6 +715,13 @@ class Bench:
         ex = median(extra)
         self.add("4", "SC-004 extra peak RSS during commit", f"+{ex * 100:.2f} % of the RSS before commit",
                  ex * 100, "≤ 5 %", ex <= 0.05)
+        raise_ = []
+        for r in res["deferred"]:
+            before = max(s["peak"] for s in r["steps"] if s["step"] != "commit")
+            c = next(s for s in r["steps"] if s["step"] == "commit")
+            raise_.append(max(0.0, c["peak"] - before) / before)
+        self.add("4", "same, raise of the run's peak RSS by the commit", f"+{median(raise_) * 100:.2f} % of the peak "
+                 "before the commit", median(raise_) * 100, "info", None)
 
     # 2
     def row_sc001(self) -> None:
@@ -747,8 +754,8 @@ class Bench:
                      f"write_bytes {wb:.3f}×, wchar {wc:.3f}× (file {median([p['size'] for p in per]) / MIB:.1f} MiB)",
                      wb, "≤ 1.05×" if goal else "–", (wb <= goal) if goal else None)
         self.details.append(
-            f"Row 2 recordings: {n} × ({dur:.0f} s, {nu} units, full protocol), one process per batch and mode, "
-            f"{self.repeat} interleaved repetitions; per-recording median time: " + ", ".join(
+            f"Row 2 recordings: {n} × ({dur:.0f} s, {nu} units, the lab's batch protocol), one process per batch and "
+            f"mode, {self.batch_repeat} interleaved repetition(s); per-recording median time: " + ", ".join(
                 f"{s} {m} {median([p['seconds'] for r in res[(s, m)] for p in r['per']]):.2f} s" for (s, m) in res))
 
     # 3
