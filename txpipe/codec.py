@@ -193,24 +193,24 @@ def write_value(parent: h5py.Group, name: str, value: Any) -> h5py.Dataset | h5p
         return _create_array(parent, name, value)
     if isinstance(value, (list, tuple)):
         g = parent.create_group(name, track_order=True)
-        g.attrs[TYPE_ATTR] = "list" if isinstance(value, list) else "tuple"
+        set_attr(g, TYPE_ATTR, "list" if isinstance(value, list) else "tuple")
         for i, v in enumerate(value):
             write_value(g, str(i), v)
         return g
     if isinstance(value, dict):
         g = parent.create_group(name, track_order=True)
-        g.attrs[TYPE_ATTR] = "dict"
-        g.attrs[KEYS_ATTR] = "int" if value and isinstance(next(iter(value)), int) else "str"
+        set_attr(g, TYPE_ATTR, "dict")
+        set_attr(g, KEYS_ATTR, "int" if value and isinstance(next(iter(value)), int) else "str")
         for k, v in value.items():
             write_value(g, str(k), v)
         return g
     if value is None:
         ds = parent.create_dataset(name, data=h5py.Empty("u1"))
-        ds.attrs[TYPE_ATTR] = "none"
+        set_attr(ds, TYPE_ATTR, "none")
         return ds
     if isinstance(value, np.generic):
         ds = _create_array(parent, name, np.asarray(value))
-        ds.attrs[TYPE_ATTR] = "npscalar"
+        set_attr(ds, TYPE_ATTR, "npscalar")
         return ds
     if isinstance(value, bool):
         ds = _create_array(parent, name, np.asarray(value, dtype=np.bool_))
@@ -232,8 +232,26 @@ def write_value(parent: h5py.Group, name: str, value: Any) -> h5py.Dataset | h5p
         tag = "bytes"
     else:  # normalize() rejects everything else before it can get here
         raise UnsupportedValueError(f"{parent.name}/{name}: unsupported {type(value).__name__}")
-    ds.attrs[TYPE_ATTR] = tag
+    set_attr(ds, TYPE_ATTR, tag)
     return ds
+
+
+def set_attr(obj: h5py.HLObject, name: str, value: Any) -> None:
+    """Create (or replace) one attribute through h5py's low-level API.
+
+    Same stored form as ``obj.attrs[name] = value`` (str as variable-length UTF-8, numbers
+    with their dtype) at about half the cost, which matters for files with tens of thousands
+    of attributes.
+    """
+    arr = np.array(value, dtype=STR_DTYPE) if isinstance(value, str) else np.asarray(value)
+    oid = obj.id
+    bname = name.encode("utf-8")
+    if h5py.h5a.exists(oid, bname):
+        h5py.h5a.delete(oid, bname)
+    space = h5py.h5s.create(h5py.h5s.SCALAR) if arr.ndim == 0 else h5py.h5s.create_simple(arr.shape)
+    aid = h5py.h5a.create(oid, bname, h5py.h5t.py_create(arr.dtype, logical=True), space)
+    if arr.size:
+        aid.write(np.ascontiguousarray(arr))
 
 
 def write_attrs(obj: h5py.HLObject, attrs: dict[str, Any]) -> None:
@@ -241,24 +259,22 @@ def write_attrs(obj: h5py.HLObject, attrs: dict[str, Any]) -> None:
     types = {}
     for k, v in attrs.items():
         if isinstance(v, np.generic):  # before the Python checks: np.float64 is a float subclass
-            obj.attrs[k] = v
+            set_attr(obj, k, v)
         elif isinstance(v, bool):
-            obj.attrs[k] = np.bool_(v)
+            set_attr(obj, k, np.bool_(v))
             types[k] = "bool"
         elif isinstance(v, int):
-            obj.attrs[k] = np.int64(v)
+            set_attr(obj, k, np.int64(v))
             types[k] = "int"
         elif isinstance(v, float):
-            obj.attrs[k] = np.float64(v)
+            set_attr(obj, k, np.float64(v))
             types[k] = "float"
-        elif isinstance(v, str):
-            obj.attrs.create(k, v, dtype=STR_DTYPE)
-        else:
-            obj.attrs[k] = v
+        else:  # str, or a numeric array
+            set_attr(obj, k, v)
             if isinstance(v, np.ndarray) and v.ndim == 0:  # h5py reads 0-d attributes back as scalars
                 types[k] = "ndarray0"
     if types:
-        obj.attrs[ATTR_TYPES_ATTR] = json.dumps(types, sort_keys=True)
+        set_attr(obj, ATTR_TYPES_ATTR, json.dumps(types, sort_keys=True))
 
 
 def replace_attrs(obj: h5py.HLObject, attrs: dict[str, Any]) -> None:

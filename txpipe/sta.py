@@ -75,7 +75,7 @@ def _used(frames: np.ndarray, c0: int, c1: int, n_movie_frames: int) -> np.ndarr
 
 def sta_counts(
     spike_frames: Sequence[np.ndarray], movie: np.ndarray, cover_range: Sequence[int] = (-60, 0),
-    *, chunk_units: int = 512, max_temp_bytes: int = 64 << 20,
+    *, chunk_units: int = 128, max_temp_bytes: int = 16 << 20,
 ) -> StaResult:
     """
     STAs of many units from frame counts (no window per spike is materialised).

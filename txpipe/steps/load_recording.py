@@ -201,8 +201,36 @@ def load_recording_step(
     for p in (UNITS, STIMULUS, METADATA, SOURCE_FILES):
         ch.delete(p, missing_ok=True)
 
-    # light reference (ADC counts) and its block means
+    # The int32 analog block is the largest transient: digest it and detect frames on it first,
+    # then convert the channels and drop it, so it never coexists with the detector's temporaries
+    # and the float32 copies at once.
     analog = cmcr.analog
+    cmcr_file, cmcr_attributes = cmcr.path, cmcr.attributes
+    analog_digest = value_digest(analog)
+    # frame timestamps from the frame-sync channel (row 1)
+    min_interval = int(round(min_frame_interval_s * fs))
+    ft_attrs: dict[str, Any] = {"unit": "sample_index", "onset": "first_high_sample", "threshold": float(frame_threshold),
+                                "drop_first_edges": int(drop_first_edges), "min_interval_samples": min_interval}
+    try:
+        if analog.shape[0] < 2:
+            raise FrameSyncError(f"{cmcr_file}: the analog stream has {analog.shape[0]} channel(s); no frame-sync channel (row 1)")
+        try:
+            ft = frames.detect_frame_onsets(analog[1], threshold=frame_threshold, drop_first=drop_first_edges,
+                                            min_interval_samples=min_interval)
+        except FrameSyncError as exc:
+            raise FrameSyncError(f"{cmcr_file}: {exc}") from exc
+    except FrameSyncError as exc:
+        if require_frame_sync:
+            raise
+        warnings.append(f"{exc}; frame_timestamps left empty (require_frame_sync=False)")
+        ft = np.zeros(0, np.uint64)
+    check = frames.check_frame_intervals(ft, fs)
+    if ft.size >= 2:
+        warnings.extend(f"{cmcr_file}: frame sync: {p}" for p in check.problems)
+        ft_attrs.update(median_interval_samples=check.median_interval_samples, frame_rate_hz=check.frame_rate_hz,
+                        n_short_intervals=check.n_short_intervals, n_long_intervals=check.n_long_intervals)
+
+    # light reference (ADC counts) and its block means
     for c in range(min(2, analog.shape[0])):
         raw = analog[c].astype(np.float32)
         ch.put(LIGHT_REFERENCE / f"raw_ch{c + 1}", raw, unit="adc_counts", rate_hz=fs)
@@ -214,28 +242,7 @@ def load_recording_step(
                    block_samples=factor, partial_last_block=bool(n % factor))
         del raw
 
-    # frame timestamps from the frame-sync channel (row 1)
-    min_interval = int(round(min_frame_interval_s * fs))
-    ft_attrs: dict[str, Any] = {"unit": "sample_index", "onset": "first_high_sample", "threshold": float(frame_threshold),
-                                "drop_first_edges": int(drop_first_edges), "min_interval_samples": min_interval}
-    try:
-        if analog.shape[0] < 2:
-            raise FrameSyncError(f"{cmcr.path}: the analog stream has {analog.shape[0]} channel(s); no frame-sync channel (row 1)")
-        try:
-            ft = frames.detect_frame_onsets(analog[1], threshold=frame_threshold, drop_first=drop_first_edges,
-                                            min_interval_samples=min_interval)
-        except FrameSyncError as exc:
-            raise FrameSyncError(f"{cmcr.path}: {exc}") from exc
-    except FrameSyncError as exc:
-        if require_frame_sync:
-            raise
-        warnings.append(f"{exc}; frame_timestamps left empty (require_frame_sync=False)")
-        ft = np.zeros(0, np.uint64)
-    check = frames.check_frame_intervals(ft, fs)
-    if ft.size >= 2:
-        warnings.extend(f"{cmcr.path}: frame sync: {p}" for p in check.problems)
-        ft_attrs.update(median_interval_samples=check.median_interval_samples, frame_rate_hz=check.frame_rate_hz,
-                        n_short_intervals=check.n_short_intervals, n_long_intervals=check.n_long_intervals)
+    del analog, cmcr  # the state keeps only the float32 channels
 
     ch.put(ACQUISITION_RATE, float(fs), unit="Hz", source="ChannelMeta tick")
     ch.put(SAMPLE_INTERVAL, 1.0 / fs, unit="s")
@@ -244,7 +251,7 @@ def load_recording_step(
     ch.put(FRAME_TIMESTAMPS, ft, **ft_attrs)
     ch.put(FRAME_TIME, ft.astype(np.float64) / fs, unit="s")
     ch.put(DATASET_ID, did)
-    ch.put(SYS_META / "cmcr", _sys_meta(cmcr.attributes))
+    ch.put(SYS_META / "cmcr", _sys_meta(cmcr_attributes))
     ch.put(SYS_META / "cmtr", _sys_meta(cmtr.attributes))
     ch.set_attrs(SOURCE_FILES, cmcr_path=str(cmcr_path), cmtr_path=str(cmtr_path))
 
@@ -267,7 +274,7 @@ def load_recording_step(
     if n_dropped:
         warnings.append(f"{cmtr.path}: {n_dropped} spike(s) lie after the end of the analog recording; not counted in firing_rate_10hz")
 
-    ch.add_input(file_fingerprint(cmcr.path, value_digest(analog)))
+    ch.add_input(file_fingerprint(cmcr_file, analog_digest))
     ch.add_input(file_fingerprint(cmtr.path, value_digest([(u.unit_num, u.spike_times_us, u.waveform) for u in cmtr.units])))
     ch.note(n_units=len(cmtr.units), n_frames=int(ft.size), acquisition_rate_hz=float(fs), warnings=warnings)
     for w in warnings:
