@@ -1,0 +1,135 @@
+"""
+A visual report of a processed recording: one self-contained HTML file (``txpipe report``).
+
+:func:`render_report` reads a txpipe file (through :meth:`PipelineSession.load`, lazily: only
+what is plotted is read) or takes a session, and writes one HTML page with every image embedded
+as a base64 PNG drawn with matplotlib's Agg canvas (``matplotlib.figure.Figure``; pyplot and the
+user's backend are never touched). Sections, each with a stable ``id``:
+
+=================  ===========================================================================
+id                 content
+=================  ===========================================================================
+header             dataset id, duration (s), sampling rate (Hz), units, frames, source files
+journal            the journal as a timeline: seq, step, parameters, start time, duration
+chip-map           unit positions on the 65×65 electrode grid coloured by firing rate (spikes/s)
+light-reference    the 1 kHz light reference over the recording with section boundaries, the
+                   display-frame intervals, and 1 s excerpts with the detected frame edges
+light-templates    the averaged light template of each movie
+units              per unit: mean waveform, raster over the step movie's trials with the
+                   stimulus trace, STA peak-frame map and its time course (pages of units)
+features           histograms of ON/OFF index, baseline rate and quality; a per-unit table
+=================  ===========================================================================
+
+Inputs a step did not produce render as ``not available: … step X did not run``. A DEFERRED
+session is first saved with the implicit-save rule (WARNING ``implicit_save``, SPEC §2.3).
+See ``docs/report.md``.
+
+Modules: :mod:`~txpipe.report.data` (reading), :mod:`~txpipe.report.draw` (matplotlib helpers),
+:mod:`~txpipe.report.overview` (chip map, light reference, light templates),
+:mod:`~txpipe.report.units` (per-unit pages), :mod:`~txpipe.report.features` (feature summaries),
+:mod:`~txpipe.report.page` (the HTML page); this module renders, and holds the command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from txpipe.errors import ConfigurationError
+from txpipe.report.data import ReportData, _session_and_path, _unit_table
+from txpipe.report.draw import DPI  # noqa: F401  (a public name of the former single module)
+from txpipe.report.features import _features
+from txpipe.report.overview import CHIP_SIDE, _chip_map, _light_reference, _light_templates  # noqa: F401
+from txpipe.report.page import _header, _journal, _page
+from txpipe.report.units import UNITS_PER_PAGE, _units
+
+SECTION_IDS = ("header", "journal", "chip-map", "light-reference", "light-templates", "units", "features")
+"""The ``id`` of every section of the page, in order."""
+
+
+def render_report(source: Any, out_path: str | os.PathLike[str] | None = None, *,
+                  max_units: int | None = None) -> Path:
+    """
+    Write the HTML report of a processed recording.
+
+    Args:
+        source: a txpipe HDF5 file, or a :class:`PipelineSession` (a DEFERRED one is saved to its
+            default path first, with a WARNING ``implicit_save`` event).
+        out_path: the HTML file; default ``{file stem}.report.html`` beside the HDF5 file.
+        max_units: draw the per-unit panels of only the first *max_units* units (None: all).
+            The chip map, features and table always cover every unit.
+
+    Returns:
+        The path of the written HTML file.
+
+    Raises:
+        FileNotFoundError, NotATxpipeFileError: *source* is not a readable txpipe file.
+        ConfigurationError: *source* is neither a path nor a session, or *max_units* < 0.
+    """
+    if max_units is not None and (isinstance(max_units, bool) or not isinstance(max_units, int) or max_units < 0):
+        raise ConfigurationError(f"report: max_units must be None or an int >= 0, got {max_units!r}")
+    t0 = time.perf_counter()
+    session, h5 = _session_and_path(source)
+    out = Path(out_path) if out_path is not None else h5.with_name(f"{h5.stem}.report.html")
+    data = ReportData(session)
+    table = _unit_table(data)
+    sections = [
+        ("header", "Recording", _header(data, h5)),
+        ("journal", "Journal", _journal(data)),
+        ("chip-map", "Chip map", _chip_map(data, table)),
+        ("light-reference", "Light reference, frames and sections", _light_reference(data)),
+        ("light-templates", "Light templates", _light_templates(data)),
+        ("units", "Units", _units(data, table, max_units)),
+        ("features", "Feature summaries", _features(data, table)),
+    ]
+    from txpipe import __version__
+
+    seconds = time.perf_counter() - t0
+    footer = f"txpipe {__version__} report of {h5.name}, rendered in {seconds:.1f} s."
+    text = _page(f"txpipe report — {session.dataset_id or h5.stem}", sections, footer)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, out)
+    structlog.get_logger("txpipe").info("report_written", path=str(out), source=str(h5), n_units=len(data.units),
+                                        bytes=len(text), seconds=round(time.perf_counter() - t0, 3))
+    return out
+
+
+def report(source: Any, out_path: str | os.PathLike[str] | None = None, *, max_units: int | None = None) -> Path:
+    """
+    ``txpipe.report(path_or_session)``: write the HTML report of a processed recording.
+
+    The same as :func:`txpipe.report.render_report` (arguments, default path and errors there;
+    a DEFERRED session is saved first with a WARNING ``implicit_save``). See ``docs/report.md``.
+    """
+    return render_report(source, out_path, max_units=max_units)
+
+
+# --- command line (wired into txpipe.cli as ``txpipe report``) ------------------------------------
+
+
+def add_report_arguments(p: argparse.ArgumentParser) -> None:
+    """Add ``FILE [-o OUT.html] [--max-units N]`` to the ``report`` subparser *p*."""
+    p.add_argument("file", type=Path, metavar="FILE", help="a txpipe HDF5 file")
+    p.add_argument("-o", "--output", type=Path, default=None, metavar="OUT.html",
+                   help="the HTML file (default: FILE's name with .report.html, beside it)")
+    p.add_argument("--max-units", type=int, default=None, metavar="N",
+                   help="draw per-unit panels for only the first N units (default: all)")
+
+
+def run_report(args: argparse.Namespace) -> int:
+    """Body of ``txpipe report``: render, print the output path, return exit code 0."""
+    t0 = time.perf_counter()
+    out = render_report(args.file, args.output, max_units=args.max_units)
+    sys.stdout.write(f"report: {out} ({time.perf_counter() - t0:.1f} s)\n")
+    return 0
+
+
+__all__ = ["SECTION_IDS", "UNITS_PER_PAGE", "add_report_arguments", "render_report", "report", "run_report"]
