@@ -12,6 +12,9 @@ str               UTF-8 variable-length string dataset       ``txpipe_type="str"
 bytes             1-D uint8 dataset                          ``txpipe_type="bytes"``
 None              empty dataspace (``h5py.Empty``)           ``txpipe_type="none"``
 list / tuple      group, members ``"0"``, ``"1"`` …          ``txpipe_type="list"/"tuple"``
+dict of scalars   group whose attributes are the members      ``txpipe_type="attrdict"``
+(str keys; bool,  (creation order kept)
+int, float, str)
 dict              group in insertion order                   ``txpipe_type="dict"``,
                                                              ``txpipe_keys="str"/"int"``
 ================  =========================================  ==============================
@@ -187,8 +190,25 @@ def _create_array(parent: h5py.Group, name: str, arr: np.ndarray) -> h5py.Datase
     return h5py.Dataset(dsid)
 
 
-def write_value(parent: h5py.Group, name: str, value: Any) -> h5py.Dataset | h5py.Group:
-    """Create *name* under *parent* holding *value* (already normalised)."""
+def _is_attrdict(value: Any) -> bool:
+    """A non-empty dict of str keys (not reserved) to Python bool/int/float/str values: stored as
+    one group's attributes, which costs a fraction of one dataset per member."""
+    return (
+        type(value) is dict
+        and bool(value)
+        and all(
+            type(k) is str and not k.startswith(RESERVED_PREFIX) and type(v) in (bool, int, float, str)
+            for k, v in value.items()
+        )
+    )
+
+
+def write_value(parent: h5py.Group, name: str, value: Any, *, attrdict: bool = True) -> h5py.Dataset | h5py.Group:
+    """Create *name* under *parent* holding *value* (already normalised).
+
+    *attrdict* False keeps a dict of scalars out of the attribute form: the caller is about to
+    give the object attributes of its own, which must not mix with the members.
+    """
     if isinstance(value, np.ndarray):
         return _create_array(parent, name, value)
     if isinstance(value, (list, tuple)):
@@ -196,6 +216,11 @@ def write_value(parent: h5py.Group, name: str, value: Any) -> h5py.Dataset | h5p
         set_attr(g, TYPE_ATTR, "list" if isinstance(value, list) else "tuple")
         for i, v in enumerate(value):
             write_value(g, str(i), v)
+        return g
+    if attrdict and _is_attrdict(value):
+        g = parent.create_group(name, track_order=True)
+        set_attr(g, TYPE_ATTR, "attrdict")
+        write_attrs(g, value)
         return g
     if isinstance(value, dict):
         g = parent.create_group(name, track_order=True)
@@ -279,7 +304,12 @@ def write_attrs(obj: h5py.HLObject, attrs: dict[str, Any]) -> None:
 
 def replace_attrs(obj: h5py.HLObject, attrs: dict[str, Any]) -> None:
     """Make *obj*'s user attributes exactly *attrs* (reserved ``txpipe_type``/``txpipe_keys``
-    markers are kept; the recorded Python attribute types are rewritten)."""
+    markers are kept; the recorded Python attribute types are rewritten). A dict stored as
+    attributes (``attrdict``) never has attributes of its own, so it is left as it is."""
+    if marker(obj) == "attrdict":
+        if attrs:
+            raise UnsupportedValueError(f"{obj.name}: a dict stored as attributes cannot take node attributes")
+        return
     for k in list(obj.attrs):
         if k == ATTR_TYPES_ATTR or not k.startswith(RESERVED_PREFIX):
             del obj.attrs[k]
@@ -331,6 +361,8 @@ def read_value(obj: h5py.Dataset | h5py.Group) -> Any:
         if m in ("list", "tuple"):
             items = [read_value(obj[str(i)]) for i in range(len(obj))]
             return items if m == "list" else tuple(items)
+        if m == "attrdict":
+            return read_attrs(obj)
         if m == "dict":
             kt = obj.attrs.get(KEYS_ATTR)
             kt = kt.decode() if isinstance(kt, bytes) else kt

@@ -147,11 +147,16 @@ def _write_group(dst: h5py.Group, group: Group) -> None:
             g = dst.create_group(name, track_order=True)
             codec.write_attrs(g, node.attrs)
             _write_group(g, node)
+        elif isinstance(node.value, LazyValue) and node.value.kind == "attrdict" and node.attrs:
+            # a dict of scalars stored as attributes, given node attributes since it was loaded:
+            # rewrite it in the dataset form so the two sets of attributes do not mix
+            obj = codec.write_value(dst, name, node.value.read(), attrdict=False)
+            codec.write_attrs(obj, node.attrs)
         elif isinstance(node.value, Lazy):
             obj = node.value.source.copy_to(node.value.path, dst, name)  # type: ignore[attr-defined]
             codec.replace_attrs(obj, node.attrs)
         else:
-            obj = codec.write_value(dst, name, node.value)
+            obj = codec.write_value(dst, name, node.value, attrdict=not node.attrs)
             codec.write_attrs(obj, node.attrs)
 
 
@@ -246,8 +251,8 @@ def _read_group(src: h5py.Group, source: FileSource) -> Group:
         if isinstance(obj, h5py.Group) and codec.marker(obj) is None:
             g.children[name] = _read_group(obj, source)
             continue
-        attrs = codec.read_attrs(obj)
         m = codec.marker(obj)
+        attrs = {} if m == "attrdict" else codec.read_attrs(obj)  # an attrdict's attributes are its members
         if isinstance(obj, h5py.Group):  # a dict/list/tuple value: read whole on first access
             g.children[name] = Leaf(LazyValue(source, NodePath.parse(obj.name), m or ""), attrs)
         elif m is None and obj.shape is not None and obj.size * obj.dtype.itemsize >= LAZY_MIN_BYTES:
