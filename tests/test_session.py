@@ -10,7 +10,6 @@ import textwrap
 from pathlib import Path
 
 import h5py
-import numpy as np
 import pytest
 from structlog.testing import capture_logs
 

@@ -420,7 +420,6 @@ def w_commit(src: str | None, bulk_mb: int, work: str, repeat: int) -> dict[str,
     """Commit throughput vs plain h5py + fsync, alternating, on a pipeline output and on bulk arrays."""
     from txpipe import store
     from txpipe.journal import Journal
-    from txpipe.paths import NodePath
     from txpipe.tree import Group, Leaf, Tree
 
     out: dict[str, Any] = {}

@@ -40,7 +40,7 @@ from txpipe.errors import (
 from txpipe.fingerprint import tree_digests, value_digest
 from txpipe.journal import Journal, JournalEntry, encode_param
 from txpipe.locking import TargetLock
-from txpipe.paths import DATASET_ID, UNITS, NodePath
+from txpipe.paths import DATASET_ID, UNITS
 from txpipe.step import Step
 from txpipe.steps.methods import StepMethods
 from txpipe.tree import MISSING, Group, Lazy, Leaf, RestoreNode, StateView, Tree
