@@ -340,10 +340,13 @@ class TestGroundTruth:
         assert not np.array_equal(a.units[0].spike_times_us, c.units[0].spike_times_us)
 
     def test_default_generation_is_fast(self, tmp_path: Path) -> None:
-        """The default recording generates well under a second."""
-        t0 = time.perf_counter()
-        synth.make_recording(tmp_path)
-        assert time.perf_counter() - t0 < 1.0
+        """The default recording generates well under a second (best of 3, to ignore a busy moment)."""
+        times = []
+        for i in range(3):
+            t0 = time.perf_counter()
+            synth.make_recording(tmp_path / str(i))
+            times.append(time.perf_counter() - t0)
+        assert min(times) < 1.0, times
 
 
 class TestEdgeSwitches:
