@@ -79,6 +79,30 @@ class TestRun:
         b = PipelineSession.load(out / "synthetic-Rec.h5").content_digest()
         assert a == b
 
+    def test_resume_from_checkpoint(self, demo, tmp_path):
+        """`--resume-from` a checkpoint runs only the remaining steps and gives the demo's content;
+        a checkpoint made with other parameters is refused (exit 1) and nothing is written."""
+        _, out = demo
+        rec = out / "recording"
+        inputs = (rec / "synthetic-Rec.cmcr", rec / "synthetic-Rec-.cmtr")
+        r = txpipe("run", *inputs, "-o", tmp_path / "a.h5", "--checkpoint-after", "add_section_time", "-q")
+        assert r.returncode == 0, r.stderr
+        ckpt = tmp_path / "a.after-add_section_time.h5"
+        r = txpipe("run", *inputs, "-o", tmp_path / "b.h5", "--resume-from", ckpt, "-v", "--log-json")
+        assert r.returncode == 0, r.stderr
+        events = [json.loads(line) for line in r.stderr.splitlines() if line.strip()]
+        resumed = [e for e in events if e["event"] == "run_resumed"]
+        assert resumed and resumed[0]["steps_done"] == ["load_recording", "add_section_time"]
+        assert [e["step"] for e in events if e["event"] == "step"] == ["section_spike_times", "compute_sta",
+                                                                       "extract_features"]
+        b = PipelineSession.load(tmp_path / "b.h5")
+        assert [e.step for e in b.journal] == ["load_recording", "add_section_time", "section_spike_times",
+                                               "compute_sta", "extract_features"]
+        assert b.content_digest() == PipelineSession.load(out / "synthetic-Rec.h5").content_digest()
+        r = txpipe("run", *inputs, "-o", tmp_path / "c.h5", "--resume-from", ckpt, "--playlist", "nope", "-q")
+        assert r.returncode == 1 and "cannot resume" in r.stderr
+        assert not (tmp_path / "c.h5").exists()
+
     def test_missing_input_is_one_line_exit_1(self, tmp_path):
         """A missing input file: exit 1, one `txpipe: error:` line; --debug adds the traceback."""
         args = ("run", tmp_path / "nope.cmcr", tmp_path / "nope-.cmtr", "-o", tmp_path / "x.h5", "-q")

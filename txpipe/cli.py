@@ -123,6 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset-id", help="dataset id (default: the .cmtr name without trailing '-')")
     p.add_argument("--checkpoint-after", choices=STEP_NAMES, metavar="STEP",
                    help="also write OUT.after-STEP.h5 right after STEP (one of: %(choices)s)")
+    p.add_argument("--resume-from", type=Path, metavar="CKPT.h5",
+                   help="continue from a checkpoint of the same run (e.g. OUT.after-STEP.h5): its steps are kept, "
+                   "the remaining ones run; fails if its journal does not match this run's plan")
     p.add_argument("--no-overwrite", action="store_true", help="fail if OUT exists instead of replacing it")
     p.set_defaults(func=cmd_run)
 
@@ -227,7 +230,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from txpipe.pipeline import RunConfig, run_pipeline
 
     cfg = RunConfig(cmcr=args.cmcr, cmtr=args.cmtr, out=args.out, dataset_id=args.dataset_id,
-                    checkpoint_after=args.checkpoint_after, overwrite=not args.no_overwrite, **_run_options(args))
+                    checkpoint_after=args.checkpoint_after, resume_from=args.resume_from,
+                    overwrite=not args.no_overwrite, **_run_options(args))
     res = run_pipeline(cfg)
     _out(f"ran         {' → '.join(res.steps)} ({'immediate' if args.immediate else 'deferred'})")
     _print_result(res)

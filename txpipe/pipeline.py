@@ -75,6 +75,8 @@ class RunConfig:
             and tests); *plugins* are modules to import first so their steps are registered.
         checkpoint_after: also commit a checkpoint file (:func:`checkpoint_path`) right after
             this step.
+        resume_from: a checkpoint (or earlier output) of this run: its journal must be a prefix of
+            the plan (same steps, versions and parameters); only the remaining steps run.
         defer: True: one commit at the end; False: a commit after every step.
         overwrite: replace an existing *out* (WARNING ``overwrite``); False raises FileExistsError.
     """
@@ -94,6 +96,7 @@ class RunConfig:
     custom_plan: tuple[PlannedStep, ...] | None = None
     plugins: tuple[str, ...] = ()
     checkpoint_after: str | None = None
+    resume_from: Path | None = None
     defer: bool = True
     overwrite: bool = True
 
@@ -232,16 +235,48 @@ def run_pipeline(cfg: RunConfig) -> RunResult:
     log.info("run_started", path=str(out), steps=names, defer=cfg.defer)
     t0 = time.perf_counter()
     ckpt: Path | None = None
-    with pipeline_session(out, defer=cfg.defer, overwrite=cfg.overwrite, dataset_id=dataset_id) as s:
-        for planned, st in zip(plan, steps):
+    if cfg.resume_from is not None:
+        s = _resume(cfg, plan)
+        n_done = len(s.journal)
+        if out.exists() and not cfg.overwrite and out != s.hdf5_path:
+            raise FileExistsError(f"{out}: exists and overwrite=False")
+        log.info("run_resumed", path=str(cfg.resume_from), steps_done=names[:n_done])
+        for planned, st in list(zip(plan, steps))[n_done:]:
             s.run(st, **planned.params)
+            if not cfg.defer:
+                s.save(out)
             if planned.name == cfg.checkpoint_after:
                 ckpt = s.checkpoint(checkpoint_path(cfg.with_out(out), planned.name), checkpoint_name=planned.name)
+        s.save(out)
         result = _result(s, out, names, ckpt)
+    else:
+        with pipeline_session(out, defer=cfg.defer, overwrite=cfg.overwrite, dataset_id=dataset_id) as s:
+            for planned, st in zip(plan, steps):
+                s.run(st, **planned.params)
+                if planned.name == cfg.checkpoint_after:
+                    ckpt = s.checkpoint(checkpoint_path(cfg.with_out(out), planned.name), checkpoint_name=planned.name)
+            result = _result(s, out, names, ckpt)
     seconds = time.perf_counter() - t0
     result = replace(result, bytes=out.stat().st_size, seconds=seconds)
     log.info("run_finished", path=str(out), seconds=round(seconds, 3), bytes=result.bytes)
     return result
+
+
+def _resume(cfg: RunConfig, plan: tuple[PlannedStep, ...]) -> PipelineSession:
+    """Load ``cfg.resume_from`` (lazily, deferred) after checking that its journal is a prefix of *plan*."""
+    s = PipelineSession.load(Path(cfg.resume_from), defer=True)  # type: ignore[arg-type]
+    done = s.journal
+    if len(done) > len(plan):
+        raise ConfigurationError(f"{cfg.resume_from}: has {len(done)} steps, more than the {len(plan)} planned")
+    for e, planned in zip(done, plan):
+        step = get_step(planned.name)
+        want = {k: encode_param(v, k) for k, v in sorted(planned.params.items())}
+        if e.step != planned.name or e.step_version != step.version or dict(e.params) != want:
+            raise ConfigurationError(
+                f"{cfg.resume_from}: step #{e.seq} is {e.step!r} v{e.step_version} with params {e.params}, "
+                f"but this run plans {planned.name!r} v{step.version} with {want}; cannot resume from it"
+            )
+    return s
 
 
 def _result(s: PipelineSession, out: Path, names: list[str], ckpt: Path | None) -> RunResult:
