@@ -127,18 +127,18 @@ def _abs(p: str | os.PathLike[str]) -> str:
     return str(Path(p).expanduser().absolute())
 
 
-def _only_playlist(playlist_file: Path) -> str:
-    """The single playlist name in a lab ``playlist.csv``."""
-    names = list(read_playlists(playlist_file))
+def _only_playlist(playlist_file: Path, playlists: dict[str, tuple[str, ...]]) -> str:
+    """The single playlist name in a lab ``playlist.csv`` (*playlists*: its parsed content)."""
+    names = list(playlists)
     if len(names) != 1:
         found = ", ".join(names) if names else "none"
         raise ConfigurationError(f"{playlist_file}: give --playlist NAME (playlists found: {found})")
     return names[0]
 
 
-def _step_movie(playlist_file: Path, playlist: str) -> str | None:
+def _step_movie(movies: tuple[str, ...]) -> str | None:
     """The playlist's full-field step movie (the only movie named ``step*``), or None."""
-    movies = sorted({m for m in read_playlists(playlist_file).get(playlist, ()) if m.lower().startswith("step")})
+    movies = sorted({m for m in movies if m.lower().startswith("step")})
     return movies[0] if len(movies) == 1 else None
 
 
@@ -160,6 +160,16 @@ def build_plan(cfg: RunConfig) -> tuple[PlannedStep, ...]:
         raise ConfigurationError(f"unknown step(s) {unknown}; the pipeline steps are {list(PIPELINE_STEPS)}")
     here = Path(cfg.cmcr).expanduser().absolute().parent
     playlist_file = Path(cfg.playlist_file) if cfg.playlist_file else here / "playlist.csv"
+
+    parsed: list[dict[str, tuple[str, ...]]] = []
+
+    def _playlists() -> dict[str, tuple[str, ...]]:  # the playlist CSV, read once and only if needed
+        if not parsed:
+            parsed.append(read_playlists(playlist_file))
+        return parsed[0]
+
+    def _playlist() -> str:
+        return cfg.playlist or _only_playlist(playlist_file, _playlists())
     movie_length_file = Path(cfg.movie_length_file) if cfg.movie_length_file else here / "movie_length.csv"
     stimuli_dir = Path(cfg.stimuli_dir) if cfg.stimuli_dir else here / "stimuli"
     plan: list[PlannedStep] = []
@@ -171,7 +181,7 @@ def build_plan(cfg: RunConfig) -> tuple[PlannedStep, ...]:
             if cfg.dataset_id is not None:
                 params["dataset_id"] = cfg.dataset_id
         elif name == "add_section_time":
-            playlist = cfg.playlist or _only_playlist(playlist_file)
+            playlist = _playlist()
             params = {
                 "playlist_name": playlist,
                 "playlist_file": _abs(playlist_file),
@@ -183,7 +193,7 @@ def build_plan(cfg: RunConfig) -> tuple[PlannedStep, ...]:
             params = {"cover_range": tuple(int(x) for x in cfg.cover_range), "stimuli_dir": _abs(stimuli_dir)}
         else:  # extract_features
             params = {} if cfg.features is None else {"features": list(cfg.features)}
-            step_movie = _step_movie(playlist_file, cfg.playlist or _only_playlist(playlist_file))
+            step_movie = _step_movie(_playlists().get(_playlist(), ()))
             if step_movie is not None and (cfg.features is None or "step_response" in cfg.features):
                 params["params"] = {"step_response": {"movie": step_movie}}
         plan.append(PlannedStep(name, params))
@@ -269,12 +279,11 @@ def _resume(cfg: RunConfig, plan: tuple[PlannedStep, ...]) -> PipelineSession:
     if len(done) > len(plan):
         raise ConfigurationError(f"{cfg.resume_from}: has {len(done)} steps, more than the {len(plan)} planned")
     for e, planned in zip(done, plan):
-        step = get_step(planned.name)
-        want = {k: encode_param(v, k) for k, v in sorted(planned.params.items())}
-        if e.step != planned.name or e.step_version != step.version or dict(e.params) != want:
+        name, version, params = planned.key()
+        if (e.step, e.step_version, e.params) != (name, version, params):
             raise ConfigurationError(
                 f"{cfg.resume_from}: step #{e.seq} is {e.step!r} v{e.step_version} with params {e.params}, "
-                f"but this run plans {planned.name!r} v{step.version} with {want}; cannot resume from it"
+                f"but this run plans {name!r} v{version} with {params}; cannot resume from it"
             )
     return s
 
