@@ -27,6 +27,7 @@ from typing import Any
 import structlog
 
 from txpipe import changes as _changes
+from txpipe import codec
 from txpipe import store
 from txpipe.changes import Changes
 from txpipe.errors import (
@@ -170,9 +171,7 @@ class PipelineSession(StepMethods):
                     add(v)
             elif id(value) not in seen:
                 seen.add(id(value))
-                from txpipe.codec import nbytes
-
-                total += nbytes(value)
+                total += codec.nbytes(value)
 
         def add_node(node: Any) -> None:
             if isinstance(node, Leaf):
