@@ -7,9 +7,8 @@ import warnings
 import pytest
 
 import txpipe
-from txpipe import atomic, synth
-
-# On a failing example Hypothesis' pytest plugin imports libcst (to write a failing-example
+from txpipe import synth  # On a failing example Hypothesis' pytest plugin imports libcst (to write a failing-example
+from txpipe.core import atomic
 # patch), whose import emits a DeprecationWarning from mypy_extensions; the suite's
 # ``filterwarnings = error`` turns that into an INTERNALERROR that hides the real failure.
 # Importing it once here, with that warning silenced, keeps failure reports readable.

@@ -4,7 +4,7 @@ Hand-made pipeline states for the STA and feature tests (no MCS files, no earlie
 :func:`state_from_truth` lays out what steps 1–3 would produce for a synthetic recording
 (SPEC §6): frame timestamps and rate, spike times per unit, section times of every movie (with
 the lab's pre/post margins) and sectioned trials from the movie's stimulus config.
-:func:`state_from_dict` builds a :class:`~txpipe.tree.StateView` from ``{path: value}``.
+:func:`state_from_dict` builds a :class:`~txpipe.core.tree.StateView` from ``{path: value}``.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from txpipe import Changes
-from txpipe.changes import apply
-from txpipe.tree import StateView, Tree
+from txpipe.core.changes import apply
+from txpipe.core.tree import StateView, Tree
 
 PRE, POST = 60, 120
 

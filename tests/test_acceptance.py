@@ -199,7 +199,7 @@ class TestModeTransitions:
 
     def test_verify_identical(self, deferred) -> None:
         """The deferred file's journal replays to identical content."""
-        from txpipe.replay import verify
+        from txpipe.core.replay import verify
 
         rep = verify(deferred[0])
         assert rep.identical, rep.summary()

@@ -1,4 +1,4 @@
-"""Tests for txpipe.atomic: a failed commit keeps the old target, removes the temporary, says why."""
+"""Tests for txpipe.core.atomic: a failed commit keeps the old target, removes the temporary, says why."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from structlog.testing import capture_logs
 
 import txpipe
 from toysteps import toy_big, toy_put
-from txpipe import atomic, codec, store
+from txpipe.core import atomic
+from txpipe.core import codec
+from txpipe.core import store
 from txpipe.errors import CommitError
 
 FAULT_POINTS = ["before_write", "after_data", "before_marker", "before_fsync", "before_replace"]

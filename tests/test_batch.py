@@ -1,4 +1,4 @@
-"""Tests for txpipe.batch: discovery, skip/resume, failures as data, killed workers, Dask LocalCluster."""
+"""Tests for txpipe.runner.batch: discovery, skip/resume, failures as data, killed workers, Dask LocalCluster."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ import psutil
 import pytest
 
 from txpipe import PipelineSession
-from txpipe.batch import completed_output, configs_for, discover, run_batch, synth_recordings
+from txpipe.runner.batch import completed_output, configs_for, discover, run_batch, synth_recordings
 from txpipe.errors import ConfigurationError
-from txpipe.executors import DaskExecutor
+from txpipe.runner.executors import DaskExecutor
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +116,7 @@ class TestResume:
         """`txpipe batch --workers 2`: a worker killed mid-batch is reported (exit 3, WorkerLost), no
         output is torn, and a rerun completes only the recordings that are missing."""
         out = tmp_path / "out"
-        cmd = [sys.executable, "-m", "txpipe.cli", "batch", str(recordings), "-o", str(out), "--workers", "2"]
+        cmd = [sys.executable, "-m", "txpipe.runner.cli", "batch", str(recordings), "-o", str(out), "--workers", "2"]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         me = psutil.Process(proc.pid)
         deadline = time.monotonic() + 120

@@ -1,4 +1,4 @@
-"""Tests for txpipe.changes: recording checks values, apply returns exact inverses."""
+"""Tests for txpipe.core.changes: recording checks values, apply returns exact inverses."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import strategies
-from txpipe import changes
-from txpipe.changes import Changes
+from txpipe.core import changes
+from txpipe.core.changes import Changes
 from txpipe.errors import InvalidPathError, NodeNotFoundError, UnsupportedValueError
-from txpipe.fingerprint import tree_digests
-from txpipe.tree import Tree
+from txpipe.core.fingerprint import tree_digests
+from txpipe.core.tree import Tree
 
 
 class TestRecording:

@@ -1,4 +1,4 @@
-"""Tests for txpipe.cli: every command run through a subprocess on synthetic data, outputs and exit codes."""
+"""Tests for txpipe.runner.cli: every command run through a subprocess on synthetic data, outputs and exit codes."""
 
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ from txpipe import PipelineSession
 
 
 def txpipe(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """Run the installed console command (python -m txpipe.cli is the same code)."""
+    """Run the installed console command (python -m txpipe.runner.cli is the same code)."""
     env = {**os.environ, "MPLBACKEND": "Agg"}
-    return subprocess.run([sys.executable, "-m", "txpipe.cli", *map(str, args)], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "txpipe.runner.cli", *map(str, args)], capture_output=True, text=True,
                           cwd=cwd, env=env, timeout=300)
 
 
@@ -118,7 +118,7 @@ class TestRun:
 class TestInterrupt:
     def test_ctrl_c_exits_130(self, tmp_path):
         """SIGINT during a run exits 130 with one `txpipe: error: interrupted` line and no output file."""
-        proc = subprocess.Popen([sys.executable, "-m", "txpipe.cli", "demo", "--out", str(tmp_path)],
+        proc = subprocess.Popen([sys.executable, "-m", "txpipe.runner.cli", "demo", "--out", str(tmp_path)],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 60
         while not (tmp_path / "recording").exists() and time.monotonic() < deadline:

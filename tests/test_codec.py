@@ -1,4 +1,4 @@
-"""Tests for txpipe.codec: the value type table round-trips exactly, or fails naming path and type."""
+"""Tests for txpipe.core.codec: the value type table round-trips exactly, or fails naming path and type."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import strategies
-from txpipe import codec
+from txpipe.core import codec
 from txpipe.errors import UnsupportedValueError
-from txpipe.fingerprint import attrs_digest, value_digest
+from txpipe.core.fingerprint import attrs_digest, value_digest
 
 
 def _roundtrip(tmp_path: Path, value, attrs=None):

@@ -21,8 +21,8 @@ import pytest
 
 import txpipe
 from toysteps import toy_big
-from txpipe import atomic, store
-
+from txpipe.core import atomic
+from txpipe.core import store
 N_BYTES = 200 << 20
 N_KILLS = 30
 CHILD = textwrap.dedent(
@@ -30,7 +30,7 @@ CHILD = textwrap.dedent(
     import sys
     import txpipe
     from toysteps import toy_big
-    from txpipe import atomic
+    from txpipe.core import atomic
     target, first, n_bytes, n_commits, kill_at = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
     txpipe.configure_logging(level="error")
     if kill_at != "-":

@@ -1,4 +1,4 @@
-"""Tests for txpipe.executors: one map() contract for serial, process-pool and Dask executors."""
+"""Tests for txpipe.runner.executors: one map() contract for serial, process-pool and Dask executors."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import signal
 import pytest
 
 from txpipe.errors import ConfigurationError
-from txpipe.executors import DaskExecutor, ProcessExecutor, SerialExecutor, make_executor
+from txpipe.runner.executors import DaskExecutor, ProcessExecutor, SerialExecutor, make_executor
 
 
 def square(x: int) -> int:

@@ -1,4 +1,4 @@
-"""Tests of txpipe.frames: rising-edge detection, the inter-frame check, frame ↔ sample helpers."""
+"""Tests of txpipe.mcs.frames: rising-edge detection, the inter-frame check, frame ↔ sample helpers."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from txpipe.errors import FrameSyncError, ParameterError, RecordingTooShortError
-from txpipe.frames import (
+from txpipe.mcs.frames import (
     check_frame_intervals,
     detect_frame_onsets,
     floor_frame,
@@ -42,7 +42,7 @@ class TestRisingEdges:
 
     def test_chunk_boundary(self, monkeypatch):
         """Edges on chunk boundaries are found once."""
-        import txpipe.frames as fr
+        import txpipe.mcs.frames as fr
 
         monkeypatch.setattr(fr, "_CHUNK", 64)
         x = pulses([63, 64 * 3, 64 * 5 + 1], 1000, width=5)

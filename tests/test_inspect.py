@@ -1,12 +1,12 @@
-"""Tests for txpipe.inspect: the text summary of a txpipe file."""
+"""Tests for txpipe.runner.inspect: the text summary of a txpipe file."""
 
 from __future__ import annotations
 
 import pytest
 
 from txpipe.errors import NotATxpipeFileError
-from txpipe.inspect import format_summary, human_bytes, journal_table, summarize
-from txpipe.pipeline import run_demo
+from txpipe.runner.inspect import format_summary, human_bytes, journal_table, summarize
+from txpipe.runner.pipeline import run_demo
 
 
 @pytest.fixture(scope="module")

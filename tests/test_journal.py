@@ -1,4 +1,4 @@
-"""Tests for txpipe.journal: canonical parameters, JSON text round-trip, undoable tails."""
+"""Tests for txpipe.core.journal: canonical parameters, JSON text round-trip, undoable tails."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from txpipe.errors import ParameterError, UndoError
-from txpipe.journal import Journal, JournalEntry, canonical_json, decode_param, encode_param
+from txpipe.core.journal import Journal, JournalEntry, canonical_json, decode_param, encode_param
 
 json_params = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(),

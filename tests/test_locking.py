@@ -1,4 +1,4 @@
-"""Tests for txpipe.locking: one writer per target, across processes; dead holders never block."""
+"""Tests for txpipe.core.locking: one writer per target, across processes; dead holders never block."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 import txpipe
 from toysteps import toy_put
 from txpipe.errors import LockedError
-from txpipe.locking import TargetLock
+from txpipe.core.locking import TargetLock
 
 HOLDER = textwrap.dedent(
     """

@@ -1,4 +1,4 @@
-"""Tests for txpipe.mcs: reading against the generator's ground truth, and every bad input."""
+"""Tests for txpipe.mcs.reader: reading against the generator's ground truth, and every bad input."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import h5py
 import numpy as np
 import pytest
 
-from txpipe import mcs, synth
+from txpipe import synth
+
+from txpipe.mcs import reader as mcs
 from txpipe.errors import McsFileError, McsFormatError, McsPairError
 
 

@@ -2,7 +2,7 @@
 Property test: random valid sequences of pipeline steps, parameters, undos and checkpoints.
 
 For every sequence (SPEC §3): (a) the journal of every committed file (checkpoints and the
-final save) replays to identical content (``txpipe.replay.verify``), (b) loading a committed
+final save) replays to identical content (``txpipe.core.replay.verify``), (b) loading a committed
 file gives the live state's content digest, and (c) the same sequence run immediately (a commit
 after every step and undo) ends with the same content as the deferred run.
 """
@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from txpipe import PipelineSession, pipeline_session, synth
-from txpipe.replay import verify
+from txpipe.core.replay import verify
 
 FEATURES = ("frif", "baseline_127", "step_response")
 

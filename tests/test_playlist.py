@@ -1,11 +1,11 @@
-"""Tests of txpipe.playlist: safe CSV parsing and the lab's playlist frame arithmetic."""
+"""Tests of txpipe.mcs.playlist: safe CSV parsing and the lab's playlist frame arithmetic."""
 
 from __future__ import annotations
 
 import pytest
 
 from txpipe.errors import ConfigurationError, InputFileError, ParameterError
-from txpipe.playlist import movie_key, plan_sections, read_movie_lengths, read_playlists
+from txpipe.mcs.playlist import movie_key, plan_sections, read_movie_lengths, read_playlists
 
 PLAYLIST = 'playlist_name,movie_names\ntest_playlist,"[\'movie_a.mov\', \'movie_b.mov\', \'movie_c.mov\']"\nsingle_movie,"[\'movie_a.mov\']"\n'
 LENGTHS = "movie_name,movie_length\nmovie_a,600\nmovie_b,1200\nmovie_c,900\n"

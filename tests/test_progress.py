@@ -1,4 +1,4 @@
-"""Tests for txpipe.progress: bars only on a terminal, never with --quiet or in batch tasks."""
+"""Tests for txpipe.runner.progress: bars only on a terminal, never with --quiet or in batch tasks."""
 
 from __future__ import annotations
 
@@ -6,9 +6,7 @@ import io
 
 import pytest
 
-from txpipe import progress as pg
-
-
+from txpipe.runner import progress as pg
 @pytest.fixture(autouse=True)
 def _reset():
     pg.reset_progress()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from txpipe import PipelineSession
-from txpipe.batch import synth_recordings
+from txpipe.runner.batch import synth_recordings
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()

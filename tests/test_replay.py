@@ -1,4 +1,4 @@
-"""Tests for txpipe.replay: replaying a file's journal reproduces it; differences are reported."""
+"""Tests for txpipe.core.replay: replaying a file's journal reproduces it; differences are reported."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import h5py
 import txpipe
 from toysteps import toy_attrs, toy_delete, toy_put
 from txpipe.errors import UnknownStepError
-from txpipe.journal import JournalEntry
-from txpipe.replay import replay, verify
+from txpipe.core.journal import JournalEntry
+from txpipe.core.replay import replay, verify
 
 
 def _file(tmp_path):

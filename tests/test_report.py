@@ -56,7 +56,7 @@ def png_size(data: bytes) -> tuple[int, int]:
 @pytest.fixture(scope="module")
 def demo_report(tmp_path_factory):
     """The demo recording (txpipe demo's pipeline) and its report: (h5 path, report path, text)."""
-    from txpipe.pipeline import run_demo
+    from txpipe.runner.pipeline import run_demo
 
     res, _ = run_demo(tmp_path_factory.mktemp("demo"), n_units=6)
     out = render_report(res.path)

@@ -37,7 +37,7 @@ def chromium(tmp_path, *args: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     """The report of the demo recording (txpipe demo's pipeline, 6 units)."""
-    from txpipe.pipeline import run_demo
+    from txpipe.runner.pipeline import run_demo
 
     res, _ = run_demo(tmp_path_factory.mktemp("demo"), n_units=6)
     return render_report(res.path)

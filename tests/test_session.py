@@ -1,4 +1,4 @@
-"""Tests for txpipe.session: save states, commits, undo, events, stale files, lazy loading."""
+"""Tests for txpipe.core.session: save states, commits, undo, events, stale files, lazy loading."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from txpipe.errors import (
     UndoError,
     UnsupportedValueError,
 )
-from txpipe.tree import LazyArray
+from txpipe.core.tree import LazyArray
 
 
 def _events(logs, name):

@@ -23,10 +23,10 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 import strategies
 import txpipe
 from toysteps import KINDS, make_value, toy_attrs, toy_delete, toy_put
-from txpipe import atomic
+from txpipe.core import atomic
 from txpipe.errors import CommitError, UndoError
-from txpipe.fingerprint import value_digest
-from txpipe.replay import replay
+from txpipe.core.fingerprint import value_digest
+from txpipe.core.replay import replay
 
 seeds = st.integers(0, 2**31 - 1)
 

@@ -1,4 +1,4 @@
-"""Tests for txpipe.sta: the count-matrix STA against the one-window-per-spike reference."""
+"""Tests for txpipe.kernels.sta: the count-matrix STA against the one-window-per-spike reference."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from handmade_state import state_from_truth
 from txpipe import synth
 from txpipe.errors import ParameterError
-from txpipe.sta import check_cover_range, sta_counts, sta_reference
+from txpipe.kernels.sta import check_cover_range, sta_counts, sta_reference
 from txpipe.steps.compute_sta import compute_sta_step
 
 

@@ -1,4 +1,4 @@
-"""Tests of txpipe.stimulus_config: shipped configs, validation, trial frames."""
+"""Tests of txpipe.mcs.stimulus_config: shipped configs, validation, trial frames."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from txpipe.errors import InputFileError
-from txpipe.stimulus_config import config_problems, load_configs
+from txpipe.mcs.stimulus_config import config_problems, load_configs
 
 # lab-pipeline.md §3.2: (start_frame, trial_length_frame, repeat, group_count, group_gap, total trials)
 SHIPPED = {

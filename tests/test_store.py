@@ -1,4 +1,4 @@
-"""Tests for txpipe.store: one canonical layout, lossless round-trip, lazy loading, typed errors."""
+"""Tests for txpipe.core.store: one canonical layout, lossless round-trip, lazy loading, typed errors."""
 
 from __future__ import annotations
 
@@ -11,12 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import strategies
-from txpipe import changes, store
-from txpipe.changes import Changes
+from txpipe.core import changes
+from txpipe.core import store
+from txpipe.core.changes import Changes
 from txpipe.errors import NotATxpipeFileError
-from txpipe.fingerprint import tree_digests
-from txpipe.journal import Journal
-from txpipe.tree import LazyArray, Tree
+from txpipe.core.fingerprint import tree_digests
+from txpipe.core.journal import Journal
+from txpipe.core.tree import LazyArray, Tree
 
 trees = st.lists(
     st.tuples(strategies.leaf_paths(), strategies.values(), strategies.attr_dicts), min_size=0, max_size=6

@@ -1,4 +1,4 @@
-"""Tests for txpipe.store.set_file_opener: commits can write through a Python file object."""
+"""Tests for txpipe.core.store.set_file_opener: commits can write through a Python file object."""
 
 from __future__ import annotations
 
@@ -11,10 +11,12 @@ import h5py
 import numpy as np
 import pytest
 
-from txpipe import PipelineSession, store
-from txpipe.changes import Changes
+from txpipe import PipelineSession
+
+from txpipe.core import store
+from txpipe.core.changes import Changes
 from txpipe.errors import CommitError
-from txpipe.step import step
+from txpipe.core.step import step
 
 TOOLS = Path(__file__).resolve().parents[1] / "tools"
 

@@ -1,4 +1,4 @@
-"""Tests for txpipe.tree: the state tree, its inverses, and the read-only views."""
+"""Tests for txpipe.core.tree: the state tree, its inverses, and the read-only views."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from txpipe.errors import InvalidPathError, NodeNotFoundError
-from txpipe.fingerprint import tree_digests
-from txpipe.paths import NodePath
-from txpipe.tree import Group, LazyArray, Leaf, StateView, Tree
+from txpipe.core.fingerprint import tree_digests
+from txpipe.core.paths import NodePath
+from txpipe.core.tree import Group, LazyArray, Leaf, StateView, Tree
 
 
 def P(s: str) -> NodePath:

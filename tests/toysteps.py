@@ -3,7 +3,7 @@ Toy steps for the session tests: deterministic values generated from a seed.
 
 Step parameters must be JSON, so a step cannot take a value; it takes ``(seed, kind)`` and
 :func:`make_value` builds the same value every time. Imported by the tests (and by the crash
-test's child process), which registers the steps for :func:`txpipe.replay.replay`.
+test's child process), which registers the steps for :func:`txpipe.core.replay.replay`.
 """
 
 from __future__ import annotations

@@ -230,7 +230,7 @@ class ThrottledFile(io.RawIOBase):
 
 
 def throttled_opener(model: ShareModel | None = None) -> Callable[..., Any]:
-    """An opener for :func:`txpipe.store.set_file_opener` writing through :class:`ThrottledFile`."""
+    """An opener for :func:`txpipe.core.store.set_file_opener` writing through :class:`ThrottledFile`."""
     import h5py
 
     class _OwningFile(h5py.File):
@@ -257,8 +257,7 @@ def throttled_opener(model: ShareModel | None = None) -> Callable[..., Any]:
 
 def use_store(kind: str) -> None:
     """Route commits through the local disk ("local") or the modelled share ("share")."""
-    from txpipe import store
-
+    from txpipe.core import store
     store.set_file_opener(throttled_opener() if kind == "share" else None)
 
 
@@ -318,7 +317,7 @@ def _load_tool(name: str) -> Any:
 
 
 def _plan(rec: dict[str, str], out: Path) -> list[Any]:
-    from txpipe.pipeline import RunConfig, build_plan
+    from txpipe.runner.pipeline import RunConfig, build_plan
 
     return list(build_plan(RunConfig(cmcr=Path(rec["cmcr"]), cmtr=Path(rec["cmtr"]), out=out)))
 
@@ -346,8 +345,8 @@ def run_recording(rec: dict[str, str], out_dir: Path, mode: str) -> dict[str, An
     (``pipeline_session(defer=False)``: a commit after every step) or "classic" (the path-based
     functions, each loading the file and committing it back, as old scripts do).
     """
-    from txpipe.session import pipeline_session
-    from txpipe.step import get_step
+    from txpipe.core.session import pipeline_session
+    from txpipe.core.step import get_step
 
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / f"{rec['dataset_id']}.h5"
@@ -418,9 +417,9 @@ def h5py_write_fsync(arrays: list[tuple[str, np.ndarray]], target: Path) -> None
 
 def w_commit(src: str | None, bulk_mb: int, work: str, repeat: int) -> dict[str, Any]:
     """Commit throughput vs plain h5py + fsync, alternating, on a pipeline output and on bulk arrays."""
-    from txpipe import store
-    from txpipe.journal import Journal
-    from txpipe.tree import Group, Leaf, Tree
+    from txpipe.core import store
+    from txpipe.core.journal import Journal
+    from txpipe.core.tree import Group, Leaf, Tree
 
     out: dict[str, Any] = {}
     cases: list[tuple[str, Tree, Journal]] = []
@@ -526,7 +525,9 @@ def _naive_frif(spikes: np.ndarray, ft: np.ndarray, fs: float) -> np.ndarray:
 
 def w_steps(work: str, quick: bool, repeat: int) -> dict[str, Any]:
     """Spike-sorter read, STA and FRIF against the naive methods, in this one process."""
-    from txpipe import mcs, synth, sta
+    from txpipe import synth
+    from txpipe.mcs import reader as mcs
+    from txpipe.kernels import sta
     from txpipe.features.frif import frif
     from txpipe.features.registry import UnitInputs
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """
-Benchmark txpipe.mcs against McsPyDataTools on the same synthetic files, in one run.
+Benchmark txpipe.mcs.reader against McsPyDataTools on the same synthetic files, in one run.
 
-1. Spike sorter: ``txpipe.mcs.read_cmtr`` (bulk: one ``Peaks`` read per unit) vs McsPy's
+1. Spike sorter: ``txpipe.mcs.reader.read_cmtr`` (bulk: one ``Peaks`` read per unit) vs McsPy's
    per-unit path (``Spike_Sorter`` → ``get_peaks_timestamps/amplitudes/cutouts`` + ``Unit_Info``,
    the mean waveform from the cutouts), default 200 units × ~5,000 spikes, 60-sample f8 cutouts,
    +20 % excluded peaks. The file uses 0-d unit attributes (``unit_attr_style="scalar"``) because
@@ -31,9 +31,9 @@ from typing import Callable
 import h5py
 import numpy as np
 
-from txpipe import mcs, synth
+from txpipe import synth
 
-
+from txpipe.mcs import reader as mcs
 def best_of(fn: Callable[[], object], repeat: int) -> tuple[float, object]:
     """Minimum wall time in s of *repeat* calls, and the last result."""
     best, out = float("inf"), None

@@ -1,5 +1,5 @@
 """
-Benchmark: count-matrix STA (txpipe.sta.sta_counts) vs one materialised window per spike.
+Benchmark: count-matrix STA (txpipe.kernels.sta.sta_counts) vs one materialised window per spike.
 
 Both methods run in the same process on the same data (a binary 0/255 noise movie held 4
 display frames, like the lab's 15 Hz noise at 60 Hz; Poisson-like spike frames), after checking
@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from txpipe.sta import sta_counts, sta_reference
+from txpipe.kernels.sta import sta_counts, sta_reference
 
 
 def main() -> None:
@@ -54,7 +54,7 @@ def main() -> None:
     print(f"STA {a.units} units x {a.spikes} spikes, movie {movie.shape} (noise frames held {a.hold}x), "
           f"cover_range (-60, 0), {a.repeats} repeats")
     print(f"  one window per spike (reference): median {mr:8.3f} s   ({[round(t, 3) for t in t_ref]})")
-    print(f"  count matrix (txpipe.sta):        median {mf:8.3f} s   ({[round(t, 3) for t in t_fast]})")
+    print(f"  count matrix (txpipe.kernels.sta):        median {mf:8.3f} s   ({[round(t, 3) for t in t_fast]})")
     print(f"  speed-up: {mr / mf:.1f}x  (target >= 5x)   peak window memory of the reference per unit: "
           f"{a.spikes * 60 * a.size * a.size / 1e6:.0f} MB")
 

@@ -13,10 +13,10 @@ except PackageNotFoundError:  # running from a source tree that was never instal
     __version__ = "0.0.0+unknown"
 
 from txpipe import errors
-from txpipe.changes import Changes
+from txpipe.core.changes import Changes
 from txpipe.log import configure_logging, reset_logging
-from txpipe.session import PipelineSession, SaveState, pipeline_session
-from txpipe.step import Step, step
+from txpipe.core.session import PipelineSession, SaveState, pipeline_session
+from txpipe.core.step import Step, step
 from txpipe.steps.load_recording import LoadResult, load_recording
 from txpipe.steps.add_section_time import SectionTimeResult, add_section_time
 from txpipe.steps.add_section_time_analog import add_section_time_analog

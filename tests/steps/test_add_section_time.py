@@ -9,7 +9,7 @@ from structlog.testing import capture_logs
 import txpipe
 from txpipe import synth
 from txpipe.errors import ConfigurationError, FrameSyncError, InputFileError, MissingPrerequisiteError, RecordingTooShortError
-from txpipe.replay import verify
+from txpipe.core.replay import verify
 
 
 def expected_sections(gt, movie, pre=60, post=120):

@@ -7,7 +7,7 @@ from structlog.testing import capture_logs
 
 import txpipe
 from txpipe import synth
-from txpipe.replay import verify
+from txpipe.core.replay import verify
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import pytest
 from handmade_state import state_from_dict, state_values_from_truth
 from txpipe import synth
 from txpipe.errors import ConfigurationError, InputFileError, MissingPrerequisiteError, ParameterError
-from txpipe.sta import sta_reference
+from txpipe.kernels.sta import sta_reference
 from txpipe.steps.compute_sta import compute_sta_step, load_movie
 
 NOISE = "dense_noise_15x15_15hz_demo"

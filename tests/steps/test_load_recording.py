@@ -10,7 +10,7 @@ import pytest
 import txpipe
 from txpipe import synth
 from txpipe.errors import ConfigurationError, FrameSyncError, McsPairError
-from txpipe.replay import verify
+from txpipe.core.replay import verify
 from txpipe.steps.load_recording import block_mean, firing_rate_10hz
 
 

@@ -40,9 +40,9 @@ from typing import Any
 import numpy as np
 
 from txpipe.errors import ConfigurationError, MissingPrerequisiteError, ParameterError, StepError
-from txpipe.journal import canonical_json, encode_param
-from txpipe.paths import ACQUISITION_RATE, NodePath
-from txpipe.tree import StateView
+from txpipe.core.journal import canonical_json, encode_param
+from txpipe.core.paths import ACQUISITION_RATE, NodePath
+from txpipe.core.tree import StateView
 
 SCALAR_DTYPES = {"float": float, "int": int, "bool": bool}
 

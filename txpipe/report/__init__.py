@@ -112,7 +112,7 @@ def report(source: Any, out_path: str | os.PathLike[str] | None = None, *, max_u
     return render_report(source, out_path, max_units=max_units)
 
 
-# --- command line (wired into txpipe.cli as ``txpipe report``) ------------------------------------
+# --- command line (wired into txpipe.runner.cli as ``txpipe report``) ------------------------------------
 
 
 def add_report_arguments(p: argparse.ArgumentParser) -> None:

@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 
 from txpipe.errors import ConfigurationError, NodeNotFoundError
-from txpipe.journal import decode_param
-from txpipe.paths import NodePath
-from txpipe.session import PipelineSession, SaveState
-from txpipe.tree import StateView
+from txpipe.core.journal import decode_param
+from txpipe.core.paths import NodePath
+from txpipe.core.session import PipelineSession, SaveState
+from txpipe.core.tree import StateView
 
 
 class ReportData:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from txpipe.journal import decode_param
+from txpipe.core.journal import decode_param
 from txpipe.report.data import ReportData
 
 _CSS = """

@@ -19,13 +19,13 @@ from typing import Any
 import numpy as np
 import structlog
 
-from txpipe import playlist as pl
-from txpipe.changes import Changes
+from txpipe.mcs import playlist as pl
+from txpipe.core.changes import Changes
 from txpipe.errors import ConfigurationError, FrameSyncError, RecordingTooShortError
-from txpipe.fingerprint import file_fingerprint, value_digest
-from txpipe.frames import frames_to_samples
-from txpipe.paths import FRAME_TIMESTAMPS, LIGHT_REFERENCE, LIGHT_TEMPLATE, SECTION_TIME
-from txpipe.step import step
+from txpipe.core.fingerprint import file_fingerprint, value_digest
+from txpipe.mcs.frames import frames_to_samples
+from txpipe.core.paths import FRAME_TIMESTAMPS, LIGHT_REFERENCE, LIGHT_TEMPLATE, SECTION_TIME
+from txpipe.core.step import step
 
 log = structlog.get_logger("txpipe")
 
@@ -201,7 +201,7 @@ def add_section_time(
     already has (FileExistsError naming the movies); ``force=True`` replaces only those movies.
     ``defer_save=True`` returns the DEFERRED session; ``session=s`` runs on *s* and returns it.
     """
-    from txpipe.legacy import open_target
+    from txpipe.steps.classic import open_target
 
     sp = step_params(playlist_name, playlist_file, movie_length_file, repeats=repeats, pad_frame=pad_frame,
                      pre_margin_frame_num=pre_margin_frame_num, post_margin_frame_num=post_margin_frame_num, lenient=lenient)

@@ -18,11 +18,11 @@ from typing import Any
 import numpy as np
 import structlog
 
-from txpipe.changes import Changes
+from txpipe.core.changes import Changes
 from txpipe.errors import ConfigurationError, ParameterError, RecordingTooShortError, StepError
-from txpipe.frames import rising_edges, thin_edges
-from txpipe.paths import ACQUISITION_RATE, LIGHT_REFERENCE, LIGHT_TEMPLATE, SECTION_TIME
-from txpipe.step import step
+from txpipe.mcs.frames import rising_edges, thin_edges
+from txpipe.core.paths import ACQUISITION_RATE, LIGHT_REFERENCE, LIGHT_TEMPLATE, SECTION_TIME
+from txpipe.core.step import step
 from txpipe.steps.add_section_time import SectionTimeResult, frame_timestamps_or_raise, mean_template
 
 log = structlog.get_logger("txpipe")
@@ -150,7 +150,7 @@ def add_section_time_analog(
     ``force=False`` refuses to replace an existing ``section_time/{movie_name}`` of the file
     (FileExistsError); ``defer_save=True`` returns the DEFERRED session; ``session=s`` runs on *s*.
     """
-    from txpipe.legacy import open_target
+    from txpipe.steps.classic import open_target
 
     if threshold is None:
         raise ParameterError("add_section_time_analog: threshold is required (ADC counts per sample)")

@@ -29,15 +29,15 @@ from typing import Any
 
 import numpy as np
 
-from txpipe import sta as _sta
-from txpipe.changes import Changes
+from txpipe.kernels import sta as _sta
+from txpipe.core.changes import Changes
 from txpipe.errors import ConfigurationError, InputFileError, MissingPrerequisiteError, ParameterError
-from txpipe.frames import floor_frame
-from txpipe.fingerprint import file_fingerprint, value_digest
-from txpipe.journal import canonical_json, encode_param
-from txpipe.paths import FRAME_TIMESTAMPS, SECTION_TIME, UNITS
-from txpipe.step import step
-from txpipe.tree import StateView
+from txpipe.mcs.frames import floor_frame
+from txpipe.core.fingerprint import file_fingerprint, value_digest
+from txpipe.core.journal import canonical_json, encode_param
+from txpipe.core.paths import FRAME_TIMESTAMPS, SECTION_TIME, UNITS
+from txpipe.core.step import step
+from txpipe.core.tree import StateView
 
 STA_VERSION = "1"
 PRE_MARGIN_ATTRS = ("pre_margin_frame_num", "pre_margin_frames", "pre_margin")
@@ -280,7 +280,7 @@ def compute_sta(
     step runs on that (a DEFERRED) session and the session is returned. A DEFERRED session given
     as *hdf5_path* is first saved (WARNING ``implicit_save``). See :func:`compute_sta_step`.
     """
-    from txpipe.legacy import run_classic
+    from txpipe.steps.classic import run_classic
 
     t0 = time.perf_counter()
     kw = step_params(cover_range, stimuli_dir, movie, trials)

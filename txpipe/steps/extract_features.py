@@ -21,14 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from txpipe.changes import Changes
+from txpipe.core.changes import Changes
 from txpipe.errors import ConfigurationError, ParameterError, StepError, TxpipeError
 from txpipe.features import get_extractor
 from txpipe.features.registry import Extractor, resolve_inputs
-from txpipe.fingerprint import value_digest
-from txpipe.paths import UNITS
-from txpipe.step import step
-from txpipe.tree import StateView
+from txpipe.core.fingerprint import value_digest
+from txpipe.core.paths import UNITS
+from txpipe.core.step import step
+from txpipe.core.tree import StateView
 
 DEFAULT_FEATURES = ("frif", "baseline_127", "step_response")
 """Applied when ``features`` is not given, each only if its inputs are in the state."""
@@ -174,7 +174,7 @@ def extract_features(
     A DEFERRED session given as *hdf5_path* is first saved (WARNING ``implicit_save``).
     See :func:`extract_features_step` for the parameters and errors.
     """
-    from txpipe.legacy import run_classic
+    from txpipe.steps.classic import run_classic
 
     t0 = time.perf_counter()
     kw = {"features": None if features is None else list(features), "params": params, "force": force}

@@ -21,11 +21,13 @@ from typing import Any
 import numpy as np
 import structlog
 
-from txpipe import frames, mcs
-from txpipe.changes import Changes
+from txpipe.mcs import frames
+
+from txpipe.mcs import reader as mcs
+from txpipe.core.changes import Changes
 from txpipe.errors import ConfigurationError, FrameSyncError, McsFormatError, ParameterError
-from txpipe.fingerprint import file_fingerprint, value_digest
-from txpipe.paths import (
+from txpipe.core.fingerprint import file_fingerprint, value_digest
+from txpipe.core.paths import (
     ACQUISITION_RATE,
     DATASET_ID,
     FRAME_TIME,
@@ -40,7 +42,7 @@ from txpipe.paths import (
     unit_id_for,
     unit_path,
 )
-from txpipe.step import step
+from txpipe.core.step import step
 
 log = structlog.get_logger("txpipe")
 
@@ -121,7 +123,7 @@ def derive_dataset_id(cmtr_path: str | os.PathLike[str], dataset_id: str | None 
     Raises:
         ConfigurationError: empty after stripping, or holding one of ``/ \\ : * ? " < > |``.
     """
-    from txpipe.session import validate_dataset_id  # lazy: session imports the steps package
+    from txpipe.core.session import validate_dataset_id  # lazy: session imports the steps package
 
     return validate_dataset_id(dataset_id if dataset_id is not None else Path(cmtr_path).stem)
 
@@ -290,8 +292,8 @@ def load_recording_step(
 def _cached(target: Path, params: dict[str, Any]) -> Any:
     """The loaded session if *target*'s journal has a load_recording with the same params and
     unchanged input files (size, mtime, sampled digest), else None."""
-    from txpipe.journal import encode_param
-    from txpipe.session import PipelineSession
+    from txpipe.core.journal import encode_param
+    from txpipe.core.session import PipelineSession
 
     s = PipelineSession.load(target, defer=True)
     s._discarded = True
@@ -334,7 +336,7 @@ def load_recording(
     * ``defer_save=True``: return the DEFERRED session; nothing is written.
     * ``session=s``: run on *s* and return it (``output_dir``, ``force`` unused).
     """
-    from txpipe.session import PipelineSession
+    from txpipe.core.session import PipelineSession
 
     sp = step_params(cmcr_path, cmtr_path, dataset_id, **params)
     if session is not None:

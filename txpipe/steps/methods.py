@@ -11,7 +11,7 @@ from typing import Any
 
 
 class StepMethods:
-    """Mixin of :class:`~txpipe.session.PipelineSession`: one method per built-in step."""
+    """Mixin of :class:`~txpipe.core.session.PipelineSession`: one method per built-in step."""
 
     def run(self, fn: Any, /, **params: Any) -> Any:  # implemented by PipelineSession
         raise NotImplementedError

@@ -2,7 +2,7 @@
 Step 3, ``section_spike_times``: spikes per trial of each sectioned movie (SPEC §5.3, lab §3).
 
 Trial boundaries of a playlist movie come from its stimulus JSON config (display frames from the
-movie's first content frame, :mod:`txpipe.stimulus_config`), the content start being the first
+movie's first content frame, :mod:`txpipe.mcs.stimulus_config`), the content start being the first
 frame of the section plus the ``pre_margin_frame_num`` that ``add_section_time`` actually used
 (stored on the section, W-D10). Any occurrence of a repeated movie can be chosen, or all of them
 (W-D11); a trial past the last display frame is an error, never a saturated boundary. For an
@@ -26,13 +26,13 @@ from typing import Any
 import numpy as np
 import structlog
 
-from txpipe.changes import Changes
+from txpipe.core.changes import Changes
 from txpipe.errors import ConfigurationError, ParameterError, StepError
-from txpipe.fingerprint import file_fingerprint
-from txpipe.frames import floor_frame, frames_to_samples
-from txpipe.paths import ACQUISITION_RATE, METADATA, SECTION_TIME, UNITS
-from txpipe.step import step
-from txpipe.stimulus_config import StimulusConfig, load_configs
+from txpipe.core.fingerprint import file_fingerprint
+from txpipe.mcs.frames import floor_frame, frames_to_samples
+from txpipe.core.paths import ACQUISITION_RATE, METADATA, SECTION_TIME, UNITS
+from txpipe.core.step import step
+from txpipe.mcs.stimulus_config import StimulusConfig, load_configs
 from txpipe.steps.add_section_time import frame_timestamps_or_raise
 
 log = structlog.get_logger("txpipe")
@@ -223,7 +223,7 @@ def section_spike_times(
     sectioned (FileExistsError naming the movies); ``force=True`` replaces only the movies
     processed. ``defer_save=True`` returns the DEFERRED session; ``session=s`` runs on *s*.
     """
-    from txpipe.legacy import open_target
+    from txpipe.steps.classic import open_target
 
     sp = step_params(pad_margin, movie_names, config_dir, occurrence)
     t = open_target(section_spike_times_step, hdf5_path, defer_save=defer_save, session=session)

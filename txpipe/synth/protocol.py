@@ -130,13 +130,13 @@ def intensity_movie(name: str, intensity: Sequence[float] | np.ndarray, *,
 
 def shipped_config_names() -> tuple[str, ...]:
     """Names (= movie keys) of the lab stimulus configs shipped in ``txpipe/stimuli``."""
-    root = resources.files("txpipe") / "stimuli"
+    root = resources.files("txpipe.mcs") / "stimuli"
     return tuple(sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".json")))
 
 
 def load_shipped_config(name: str) -> dict:
-    """The shipped lab stimulus config ``txpipe/stimuli/{name}.json`` as a dict."""
-    res = resources.files("txpipe") / "stimuli" / f"{name}.json"
+    """The shipped lab stimulus config ``txpipe/mcs/stimuli/{name}.json`` as a dict."""
+    res = resources.files("txpipe.mcs") / "stimuli" / f"{name}.json"
     if not res.is_file():
         raise InputFileError(f"{res}: no shipped stimulus config {name!r} "
                              f"(have: {', '.join(shipped_config_names())})", path=str(res))

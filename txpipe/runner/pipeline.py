@@ -24,10 +24,10 @@ from typing import Any
 import structlog
 
 from txpipe.errors import ConfigurationError
-from txpipe.journal import encode_param
-from txpipe.playlist import read_playlists
-from txpipe.session import PipelineSession, pipeline_session, validate_dataset_id
-from txpipe.step import get_step
+from txpipe.core.journal import encode_param
+from txpipe.mcs.playlist import read_playlists
+from txpipe.core.session import PipelineSession, pipeline_session, validate_dataset_id
+from txpipe.core.step import get_step
 
 PIPELINE_STEPS = (
     "load_recording",

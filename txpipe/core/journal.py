@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from txpipe import changes as _changes
+from txpipe.core import changes as _changes
 from txpipe.errors import ParameterError, UndoError
-from txpipe.tree import Inverse
+from txpipe.core.tree import Inverse
 
 JOURNAL_FORMAT = "txpipe-journal/1"
 

@@ -77,7 +77,7 @@ def atomic_replace(target: Path) -> Iterator[Path]:
     are re-raised as :class:`~txpipe.errors.CommitError` naming the target.
     """
     target = Path(target)
-    log = structlog.get_logger("txpipe.atomic")
+    log = structlog.get_logger("txpipe.core.atomic")
     for old in stale_temps(target):
         log.info("stale_temp_removed", path=str(old))
         old.unlink(missing_ok=True)

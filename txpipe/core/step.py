@@ -1,9 +1,9 @@
 """
-Steps: pure functions of (state, parameters) that return :class:`~txpipe.changes.Changes`.
+Steps: pure functions of (state, parameters) that return :class:`~txpipe.core.changes.Changes`.
 
 ``@txpipe.step("name", version="1")`` registers a function as a journaled step; a session
 applies it with ``s.run(fn, **params)``. The registry maps names to steps so that a journal can
-be replayed (:mod:`txpipe.replay`). Built-in steps are declared the same way.
+be replayed (:mod:`txpipe.core.replay`). Built-in steps are declared the same way.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from txpipe.changes import Changes
+from txpipe.core.changes import Changes
 from txpipe.errors import ConfigurationError, UnknownStepError
 
 StepFn = Callable[..., Changes]

@@ -3,7 +3,7 @@ Progress bars on long work (tqdm), silent when nobody is watching.
 
 Steps and the batch runner wrap their loops in :func:`progress`::
 
-    from txpipe.progress import progress
+    from txpipe.runner.progress import progress
 
     for unit_id in progress(unit_ids, desc="compute_sta", unit="unit"):
         ...

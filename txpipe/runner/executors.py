@@ -58,7 +58,7 @@ class Completed(Generic[T, R]):
 
 
 class Executor(Protocol):
-    """What :func:`txpipe.batch.run_batch` needs from an executor."""
+    """What :func:`txpipe.runner.batch.run_batch` needs from an executor."""
 
     n_workers: int
 

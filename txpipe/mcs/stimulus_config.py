@@ -16,7 +16,7 @@ group_gap           no (0)    int ≥ 0    extra frames after each completed gro
 ==================  ========  =========  ==========================================
 
 Configs are read from ``config_dir`` when given, else from the lab's configs shipped as package
-data (``txpipe/stimuli/*.json``). All configs a step needs are checked before any work, and every
+data (``txpipe/mcs/stimuli/*.json``). All configs a step needs are checked before any work, and every
 problem (missing file, bad JSON, bad field) is reported together in one error.
 """
 
@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from txpipe.errors import InputFileError
-from txpipe.fingerprint import value_digest
+from txpipe.core.fingerprint import value_digest
 
 _REQUIRED = {"start_frame": 0, "trial_length_frame": 1, "repeat": 1}
 _OPTIONAL = {"group_count": (1, 1), "group_gap": (0, 0)}  # name: (default, minimum)
@@ -106,7 +106,7 @@ def _locate(movie: str, config_dir: str | os.PathLike[str] | None) -> Path | Non
     if config_dir is not None:
         p = Path(config_dir) / f"{movie}.json"
         return p if p.is_file() else None
-    res = resources.files("txpipe") / "stimuli" / f"{movie}.json"
+    res = resources.files("txpipe.mcs") / "stimuli" / f"{movie}.json"
     if not res.is_file():
         return None
     return Path(str(res))  # an installed package (wheel or editable) keeps its data as files
@@ -114,7 +114,7 @@ def _locate(movie: str, config_dir: str | os.PathLike[str] | None) -> Path | Non
 
 def shipped_dir() -> Path:
     """The folder of the configs shipped with txpipe."""
-    return Path(str(resources.files("txpipe") / "stimuli"))
+    return Path(str(resources.files("txpipe.mcs") / "stimuli"))
 
 
 def load_configs(movies: list[str] | tuple[str, ...], config_dir: str | os.PathLike[str] | None = None) -> dict[str, StimulusConfig]:

@@ -20,10 +20,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from txpipe import codec
+from txpipe.core import codec
 from txpipe.errors import NodeNotFoundError
-from txpipe.paths import NodePath, PathLike
-from txpipe.tree import MISSING, Group, Inverse, Leaf, RestoreNode, Tree
+from txpipe.core.paths import NodePath, PathLike
+from txpipe.core.tree import MISSING, Group, Inverse, Leaf, RestoreNode, Tree
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +87,7 @@ class Changes:
         return self
 
     def add_input(self, fingerprint: dict[str, Any]) -> "Changes":
-        """Record an input file read by the step (see :func:`txpipe.fingerprint.file_fingerprint`)."""
+        """Record an input file read by the step (see :func:`txpipe.core.fingerprint.file_fingerprint`)."""
         self.inputs.append(dict(fingerprint))
         return self
 

@@ -1,7 +1,7 @@
 """
 A text summary of a txpipe file (``txpipe inspect FILE``).
 
-:func:`summarize` reads a committed file through :func:`txpipe.store.open_file` (large arrays stay
+:func:`summarize` reads a committed file through :func:`txpipe.core.store.open_file` (large arrays stay
 on disk: only shapes and dtypes are looked at) and returns a :class:`FileSummary`;
 :func:`format_summary` renders it: root attributes, units, sections, features, the journal as a
 table, and optionally every node of the layout (``--tree``).
@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from txpipe import store
-from txpipe.journal import JournalEntry
-from txpipe.paths import SECTION_TIME, SOURCE_FILES, UNITS, NodePath
-from txpipe.tree import Group, LazyArray, Leaf, Tree
+from txpipe.core import store
+from txpipe.core.journal import JournalEntry
+from txpipe.core.paths import SECTION_TIME, SOURCE_FILES, UNITS, NodePath
+from txpipe.core.tree import Group, LazyArray, Leaf, Tree
 
 
 @dataclass
@@ -148,7 +148,7 @@ def human_bytes(n: float) -> str:
 
 
 def _params_brief(params: dict[str, Any], width: int = 60) -> str:
-    from txpipe.journal import canonical_json
+    from txpipe.core.journal import canonical_json
 
     text = ", ".join(f"{k}={canonical_json(v)}" for k, v in sorted(params.items()))
     return text if len(text) <= width else text[: width - 1] + "…"

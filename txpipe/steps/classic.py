@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from txpipe.session import PipelineSession
-from txpipe.step import Step
+from txpipe.core.session import PipelineSession
+from txpipe.core.step import Step
 
 PathOrSession = str | os.PathLike[str] | PipelineSession
 

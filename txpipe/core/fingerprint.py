@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from txpipe.tree import Group, Lazy, Tree
+from txpipe.core.tree import Group, Lazy, Tree
 
 _SAMPLE_BYTES = 1 << 20
 _ARRAY_BLOCK = 1 << 24  # hash large arrays in 16 MiB slices to bound temporary memory

@@ -1,7 +1,7 @@
 """
-The in-memory state: a tree of groups and leaves addressed by :class:`~txpipe.paths.NodePath`.
+The in-memory state: a tree of groups and leaves addressed by :class:`~txpipe.core.paths.NodePath`.
 
-Groups hold ordered children and attributes; leaves hold one value (see :mod:`txpipe.codec`)
+Groups hold ordered children and attributes; leaves hold one value (see :mod:`txpipe.core.codec`)
 and attributes. A leaf loaded from a file may be *lazy*: it holds a :class:`LazyArray` that reads
 its dataset on first access. The tree does no I/O of its own and knows nothing of steps; the
 session mutates it only through :meth:`Tree.apply`, which returns the inverse operations that
@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from txpipe.errors import InvalidPathError, NodeNotFoundError
-from txpipe.paths import NodePath, PathLike
+from txpipe.core.paths import NodePath, PathLike
 
 
 class ArraySource(Protocol):

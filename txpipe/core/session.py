@@ -1,14 +1,14 @@
 """
 The transactional session: in-memory state, journal with undo, atomic commits.
 
-A :class:`PipelineSession` applies steps to an in-memory :class:`~txpipe.tree.Tree`, records
-each in its :class:`~txpipe.journal.Journal` and writes the state to HDF5 only when asked
+A :class:`PipelineSession` applies steps to an in-memory :class:`~txpipe.core.tree.Tree`, records
+each in its :class:`~txpipe.core.journal.Journal` and writes the state to HDF5 only when asked
 (:meth:`~PipelineSession.save`, :meth:`~PipelineSession.checkpoint`, the end of a
 :func:`pipeline_session` block) or, once the session is bound to a file, after every step
 (*write-through*, the classic behaviour). See ``docs/concepts.md``.
 
 Vocabulary (transaction package → txpipe): ``begin`` = entering :func:`pipeline_session` (takes
-the target's lock); ``commit`` = :func:`txpipe.store.write_file` behind save/checkpoint; ``abort``
+the target's lock); ``commit`` = :func:`txpipe.core.store.write_file` behind save/checkpoint; ``abort``
 = an exception in the block (event ``rollback``); savepoint rollback = :meth:`~PipelineSession.undo`.
 """
 
@@ -26,10 +26,10 @@ from typing import Any
 
 import structlog
 
-from txpipe import changes as _changes
-from txpipe import codec
-from txpipe import store
-from txpipe.changes import Changes
+from txpipe.core import changes as _changes
+from txpipe.core import codec
+from txpipe.core import store
+from txpipe.core.changes import Changes
 from txpipe.errors import (
     ConfigurationError,
     MemoryLimitError,
@@ -38,13 +38,13 @@ from txpipe.errors import (
     StaleFileError,
     StepError,
 )
-from txpipe.fingerprint import tree_digests, value_digest
-from txpipe.journal import Journal, JournalEntry, encode_param
-from txpipe.locking import TargetLock
-from txpipe.paths import DATASET_ID, UNITS
-from txpipe.step import Step
+from txpipe.core.fingerprint import tree_digests, value_digest
+from txpipe.core.journal import Journal, JournalEntry, encode_param
+from txpipe.core.locking import TargetLock
+from txpipe.core.paths import DATASET_ID, UNITS
+from txpipe.core.step import Step
 from txpipe.steps.methods import StepMethods
-from txpipe.tree import MISSING, Group, Lazy, Leaf, RestoreNode, StateView, Tree
+from txpipe.core.tree import MISSING, Group, Lazy, Leaf, RestoreNode, StateView, Tree
 
 _INVALID_ID_CHARS = set('/\\:*?"<>|')
 
@@ -231,7 +231,7 @@ class PipelineSession(StepMethods):
         """
         self._check_usable()
         if not isinstance(fn, Step):
-            raise TypeError(f"run() takes a step declared with @txpipe.step, got {type(fn).__name__} {fn!r}")
+            raise TypeError(f"run() takes a step declared with @txpipe.core.step, got {type(fn).__name__} {fn!r}")
         self._check_requires(fn)
         enc = {k: encode_param(v, k) for k, v in sorted(params.items())}
         started = store.utcnow()

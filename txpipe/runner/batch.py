@@ -26,12 +26,12 @@ from typing import Any
 
 import structlog
 
-from txpipe import store
+from txpipe.core import store
 from txpipe.errors import ConfigurationError, InputFileError, TxpipeError
-from txpipe.executors import Completed, Executor, SerialExecutor
+from txpipe.runner.executors import Completed, Executor, SerialExecutor
 from txpipe.log import configure_logging
-from txpipe.pipeline import RunConfig, build_plan, import_plugins, run_pipeline
-from txpipe.progress import ProgressBar, progress_disabled
+from txpipe.runner.pipeline import RunConfig, build_plan, import_plugins, run_pipeline
+from txpipe.runner.progress import ProgressBar, progress_disabled
 
 CSV_COLUMNS = ("cmcr", "cmtr", "dataset_id", "playlist", "playlist_file", "movie_length_file", "stimuli_dir")
 """Columns a recording list may have; ``cmcr`` and ``cmtr`` are required, the rest override the
@@ -198,7 +198,7 @@ def completed_output(cfg: RunConfig) -> tuple[bool, str]:
     Whether ``cfg.out`` already holds this recording's finished result, and why (or why not).
 
     True only when the file exists, is a complete txpipe file, and its journal's
-    ``(step, step_version, params)`` sequence equals :func:`~txpipe.pipeline.build_plan`'s.
+    ``(step, step_version, params)`` sequence equals :func:`~txpipe.runner.pipeline.build_plan`'s.
     """
     out = Path(cfg.out)
     if not out.exists():
@@ -278,10 +278,10 @@ def run_batch(
     Args:
         recordings: from :func:`discover`.
         out_dir: output folder (created if missing).
-        executor: default :class:`~txpipe.executors.SerialExecutor`.
+        executor: default :class:`~txpipe.runner.executors.SerialExecutor`.
         force: redo recordings whose output is already complete.
         log_json, log_level: logging setup passed to worker processes.
-        **options: batch-wide :class:`~txpipe.pipeline.RunConfig` fields (``playlist``,
+        **options: batch-wide :class:`~txpipe.runner.pipeline.RunConfig` fields (``playlist``,
             ``pad_margin``, ``features``, ``defer`` …); a CSV column overrides them per recording.
 
     Returns:

@@ -132,7 +132,7 @@ def normalize(value: Any, path: str = "") -> Any:
                 raise _fail(path, value, f"int dict key {k} outside the int64 range")
             out[k] = normalize(v, f"{path}[{k!r}]")
         return out
-    raise _fail(path, value, "not one of the supported types (see txpipe.codec)")
+    raise _fail(path, value, "not one of the supported types (see txpipe.core.codec)")
 
 
 def normalize_attr(name: str, value: Any, path: str = "") -> Any:

@@ -1,8 +1,8 @@
 """
 The ``txpipe`` command: argument parsing and exit codes only.
 
-Each subcommand calls one function of :mod:`txpipe.pipeline`, :mod:`txpipe.batch`,
-:mod:`txpipe.inspect`, :mod:`txpipe.replay` or :mod:`txpipe.synth`. Exit codes (``docs/cli.md``):
+Each subcommand calls one function of :mod:`txpipe.runner.pipeline`, :mod:`txpipe.runner.batch`,
+:mod:`txpipe.runner.inspect`, :mod:`txpipe.core.replay` or :mod:`txpipe.synth`. Exit codes (``docs/cli.md``):
 
 ====  ===============================================================
 0     success (``verify``: IDENTICAL)
@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from txpipe.pipeline import RunResult
+    from txpipe.runner.pipeline import RunResult
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -188,7 +188,7 @@ def _out(text: str = "") -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from txpipe.pipeline import run_demo
+    from txpipe.runner.pipeline import run_demo
 
     res, truth = run_demo(args.out, defer=not args.immediate)
     mode = "immediate, one commit per step" if args.immediate else "deferred, one commit at the end"
@@ -200,7 +200,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _print_result(res: RunResult) -> None:
-    from txpipe.inspect import human_bytes
+    from txpipe.runner.inspect import human_bytes
 
     _out(f"units       {res.n_units}")
     _out(f"sections    {', '.join(res.sections) or 'none'}")
@@ -227,7 +227,7 @@ def _run_options(args: argparse.Namespace) -> dict[str, object]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from txpipe.pipeline import RunConfig, run_pipeline
+    from txpipe.runner.pipeline import RunConfig, run_pipeline
 
     cfg = RunConfig(cmcr=args.cmcr, cmtr=args.cmtr, out=args.out, dataset_id=args.dataset_id,
                     checkpoint_after=args.checkpoint_after, resume_from=args.resume_from,
@@ -239,9 +239,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
-    from txpipe.batch import discover, run_batch
+    from txpipe.runner.batch import discover, run_batch
     from txpipe.errors import ConfigurationError
-    from txpipe.executors import make_executor
+    from txpipe.runner.executors import make_executor
 
     recordings = discover(args.source)
     if not recordings:
@@ -255,14 +255,14 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from txpipe.inspect import format_summary, summarize
+    from txpipe.runner.inspect import format_summary, summarize
 
     _out(format_summary(summarize(args.file, tree=args.tree)))
     return EXIT_OK
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from txpipe.replay import verify
+    from txpipe.core.replay import verify
 
     report = verify(args.file)
     _out(report.summary())
@@ -276,7 +276,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    from txpipe.batch import synth_recordings
+    from txpipe.runner.batch import synth_recordings
 
     opts: dict[str, object] = {"n_units": args.units}
     if args.duration_s is not None:
@@ -313,8 +313,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = args.debug
     try:
         from txpipe.log import configure_logging
-        from txpipe.pipeline import import_plugins
-        from txpipe.progress import configure_progress
+        from txpipe.runner.pipeline import import_plugins
+        from txpipe.runner.progress import configure_progress
 
         configure_logging(json=args.log_json, level=_log_level(args))
         configure_progress(enabled=False if args.quiet else None)

@@ -1,7 +1,7 @@
 """
 The HDF5 store: stream a state tree and its journal into a new file; read a file back lazily.
 
-This and :mod:`txpipe.codec` are the only modules that touch h5py. Every file has the same
+This and :mod:`txpipe.core.codec` are the only modules that touch h5py. Every file has the same
 layout whatever mode wrote it (SPEC §6): the state tree at the root, root attributes
 ``format="txpipe/1"``, ``dataset_id``, ``txpipe_version``, ``created_at``, ``updated_at``, the
 journal as JSON text in ``/pipeline/journal`` (with the commit's ``kind``, ``checkpoint_name``
@@ -21,11 +21,13 @@ from typing import Any, Callable
 import h5py
 import numpy as np
 
-from txpipe import atomic, codec
+from txpipe.core import atomic
+
+from txpipe.core import codec
 from txpipe.errors import NotATxpipeFileError
-from txpipe.journal import Journal
-from txpipe.paths import JOURNAL, PIPELINE, NodePath
-from txpipe.tree import Group, Lazy, LazyArray, LazyValue, Leaf, Tree
+from txpipe.core.journal import Journal
+from txpipe.core.paths import JOURNAL, PIPELINE, NodePath
+from txpipe.core.tree import Group, Lazy, LazyArray, LazyValue, Leaf, Tree
 
 FORMAT = "txpipe/1"
 COMPLETE_ATTR = "txpipe_complete"
@@ -171,7 +173,7 @@ def write_file(
     checkpoint_name: str | None = None,
 ) -> CommitInfo:
     """
-    Commit *tree* and *journal* to *target* atomically (see :mod:`txpipe.atomic`).
+    Commit *tree* and *journal* to *target* atomically (see :mod:`txpipe.core.atomic`).
 
     Raises:
         CommitError: the write failed; *target* keeps its previous version.

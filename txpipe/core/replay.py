@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from txpipe.fingerprint import tree_digests
-from txpipe.journal import JournalEntry
-from txpipe.session import PipelineSession
-from txpipe.step import get_step
+from txpipe.core.fingerprint import tree_digests
+from txpipe.core.journal import JournalEntry
+from txpipe.core.session import PipelineSession
+from txpipe.core.step import get_step
 
 
 @dataclass

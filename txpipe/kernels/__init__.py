@@ -1,0 +1,1 @@
+"""Numerical kernels used by the steps (no state, no I/O)."""

@@ -1,0 +1,1 @@
+"""MCS sources: the McsPyDataTools reader, frame sync, playlists and stimulus configs."""

@@ -1,0 +1,1 @@
+"""Runners on top of the session: the pipeline plan, batch, executors, progress, CLI, inspect."""
