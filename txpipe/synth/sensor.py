@@ -122,7 +122,7 @@ def write_sensor_stream(f: h5py.File, n_frames: int, tick_us: int, footprints: l
         for r, c, g, d in fp.sensors():
             ev_t.append(fp.spike_samples + d)
             ev_c.append(np.full(fp.spike_samples.size, (r - 1) * CHIP + (c - 1), np.int64))
-            ev_a.append(np.full(fp.spike_samples.size, -fp.amplitude * g))
+            ev_a.append(np.full(fp.spike_samples.size, fp.amplitude * g))  # the waveform has the trough
     et = np.concatenate(ev_t) if ev_t else np.zeros(0, np.int64)
     ec = np.concatenate(ev_c) if ev_c else np.zeros(0, np.int64)
     ea = np.concatenate(ev_a) if ev_a else np.zeros(0)
