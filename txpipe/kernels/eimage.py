@@ -37,18 +37,16 @@ compute the same recursion and sums; tests compare them and both against scipy.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from txpipe.errors import ParameterError
 
-try:  # optional accelerator (``pip install txpipe[fast]``)
-    import numba as _numba
-except ImportError:  # pragma: no cover - exercised when numba is absent
-    _numba = None
 
 OVERLAP_TOL = 1e-13
 """The backward pass's forgotten state is below this fraction of its size after the overlap."""
@@ -60,8 +58,8 @@ BlockReader = Callable[[int, int], np.ndarray]
 
 
 def numba_available() -> bool:
-    """True when the numba kernels can be used."""
-    return _numba is not None
+    """True when the numba kernels can be used (numba is imported only when first used: ~1 s)."""
+    return importlib.util.find_spec("numba") is not None
 
 
 def resolve_kernel(kernel: str) -> str:
@@ -73,8 +71,8 @@ def resolve_kernel(kernel: str) -> str:
     if kernel not in KERNELS:
         raise ParameterError(f"kernel must be one of {KERNELS}, got {kernel!r}")
     if kernel == "auto":
-        return "numba" if _numba is not None else "numpy"
-    if kernel == "numba" and _numba is None:
+        return "numba" if numba_available() else "numpy"
+    if kernel == "numba" and not numba_available():
         raise ParameterError("kernel='numba' needs numba (pip install 'txpipe[fast]')")
     return kernel
 
@@ -165,10 +163,17 @@ def _filter_rows_numpy(x: np.ndarray, out: np.ndarray, sos: np.ndarray, z: np.nd
         out[t] = v
 
 
-if _numba is not None:
+_NB: dict[str, Any] = {}
 
-    @_numba.njit(cache=True, nogil=True)
-    def _filter_rows_nb(x, out, sos, z, reverse):  # pragma: no cover - compiled
+
+def _nb() -> dict[str, Any]:
+    """The numba kernels, compiled (or loaded from numba's cache) on first use."""
+    if _NB:
+        return _NB
+    import numba
+
+    @numba.njit(cache=True, nogil=True)
+    def filter_rows_nb(x, out, sos, z, reverse):  # pragma: no cover - compiled
         n, c_n = x.shape
         n_sec = sos.shape[0]
         v = np.empty(c_n, np.float64)
@@ -195,8 +200,8 @@ if _numba is not None:
             for c in range(c_n):
                 orow[c] = v[c]
 
-    @_numba.njit(cache=True, nogil=True)
-    def _add_windows_nb(buf, row0, n_rows, spikes, lo, width, acc):  # pragma: no cover - compiled
+    @numba.njit(cache=True, nogil=True)
+    def add_windows_nb(buf, row0, n_rows, spikes, lo, width, acc):  # pragma: no cover - compiled
         c_n = buf.shape[1]
         for s in spikes:
             j0 = max(0, row0 - (s + lo))
@@ -207,6 +212,9 @@ if _numba is not None:
                 for c in range(c_n):
                     arow[c] += row[c]
 
+    _NB.update(filter_rows=filter_rows_nb, add_windows=add_windows_nb)
+    return _NB
+
 
 def filter_rows(x: np.ndarray, out: np.ndarray, sos: np.ndarray, z: np.ndarray, *, reverse: bool, kernel: str) -> None:
     """Run the second-order sections over the rows of *x* into *out* (same shape; may be *x*),
@@ -214,7 +222,7 @@ def filter_rows(x: np.ndarray, out: np.ndarray, sos: np.ndarray, z: np.ndarray, 
     if x.shape[0] == 0:
         return
     if kernel == "numba":
-        _filter_rows_nb(x, out, sos, z, reverse)
+        _nb()["filter_rows"](x, out, sos, z, reverse)
     else:
         _filter_rows_numpy(x, out, sos, z, reverse)
 
@@ -231,7 +239,7 @@ def add_windows(
         return
     width = acc.shape[0]
     if kernel == "numba":
-        _add_windows_nb(buf, row0, n_rows, spikes, lo, width, acc)
+        _nb()["add_windows"](buf, row0, n_rows, spikes, lo, width, acc)
         return
     for j in range(width):
         t = spikes + (lo + j)
