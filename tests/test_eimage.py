@@ -261,3 +261,24 @@ def test_memory_does_not_grow_with_the_window() -> None:
     bound = memory_bytes(4000, ke.design_highpass(FS, 100.0, 2).overlap, 2, HI - LO)
     assert long["growth_kib"] <= short["growth_kib"] + 40 * 1024, (short, long)
     assert long["growth_kib"] * 1024 <= bound, (long, bound)
+
+
+def test_report_shows_electrical_images(rec, tmp_path) -> None:
+    from txpipe.report import render_report
+    from txpipe.report.eimage import propagation_mask
+
+    res = txpipe.load_recording_with_eimage_sta(rec.paths["cmcr"], rec.paths["cmtr"], output_dir=tmp_path,
+                                                duration_s=0.5)
+    text = render_report(res.hdf5_path).read_text()
+    sec = text[text.index('<section id="eimage">'):]
+    sec = sec[:sec.index("</section>")]
+    assert "not available" not in sec and sec.count("<img") == 1 and "unit_001" in sec
+    # the propagation map keeps the planted footprint and drops the noise
+    fp = rec.footprints[0]
+    s = txpipe.PipelineSession.load(res.hdf5_path)
+    proj = np.asarray(s.state[f"units/unit_{fp['unit_num']:03d}/features/eimage_sta/data"]).min(axis=0)
+    mask = propagation_mask(proj)
+    assert mask[fp["soma"][0] - 1, fp["soma"][1] - 1] and mask.sum() < 40
+    plain = txpipe.load_recording(rec.paths["cmcr"], rec.paths["cmtr"], output_dir=tmp_path / "plain")
+    text = render_report(plain.hdf5_path).read_text()
+    assert "not available: electrical images" in text

@@ -17,6 +17,8 @@ light-reference    the 1 kHz light reference over the recording with section bou
 light-templates    the averaged light template of each movie
 units              per unit: mean waveform, raster over the step movie's trials with the
                    stimulus trace, STA peak-frame map and its time course (pages of units)
+eimage             per unit with an electrical image: its minimum projection over lags with
+                   the unit's sensor marked, and the time of the minimum per sensor
 features           histograms of ON/OFF index, baseline rate and quality; a per-unit table
 =================  ===========================================================================
 
@@ -26,7 +28,7 @@ See ``docs/report.md``.
 
 Modules: :mod:`~txpipe.report.data` (reading), :mod:`~txpipe.report.draw` (matplotlib helpers),
 :mod:`~txpipe.report.overview` (chip map, light reference, light templates),
-:mod:`~txpipe.report.units` (per-unit pages), :mod:`~txpipe.report.features` (feature summaries),
+:mod:`~txpipe.report.units` (per-unit pages), :mod:`~txpipe.report.eimage` (electrical images), :mod:`~txpipe.report.features` (feature summaries),
 :mod:`~txpipe.report.page` (the HTML page); this module renders, and holds the command line.
 """
 
@@ -44,12 +46,13 @@ import structlog
 from txpipe.errors import ConfigurationError
 from txpipe.report.data import ReportData, _session_and_path, _unit_table
 from txpipe.report.draw import DPI  # noqa: F401  (a public name of the former single module)
+from txpipe.report.eimage import _eimages
 from txpipe.report.features import _features
 from txpipe.report.overview import CHIP_SIDE, _chip_map, _light_reference, _light_templates  # noqa: F401
 from txpipe.report.page import _header, _journal, _page
 from txpipe.report.units import UNITS_PER_PAGE, _units
 
-SECTION_IDS = ("header", "journal", "chip-map", "light-reference", "light-templates", "units", "features")
+SECTION_IDS = ("header", "journal", "chip-map", "light-reference", "light-templates", "units", "eimage", "features")
 """The ``id`` of every section of the page, in order."""
 
 
@@ -86,6 +89,7 @@ def render_report(source: Any, out_path: str | os.PathLike[str] | None = None, *
         ("light-reference", "Light reference, frames and sections", _light_reference(data)),
         ("light-templates", "Light templates", _light_templates(data)),
         ("units", "Units", _units(data, table, max_units)),
+        ("eimage", "Electrical images", _eimages(data, table, max_units)),
         ("features", "Feature summaries", _features(data, table)),
     ]
     from txpipe import __version__
