@@ -25,7 +25,7 @@ from memory (the file must fit in RAM: 169 MB per second of sensor data).
 Usage::
 
     python tools/bench_eimage.py --dir /var/tmp/eimage-bench          # 30 s x 60 units, ~5 GB
-    python tools/bench_eimage.py --dir D --seconds 120 --only txpipe  # SC-005: 20 GB window
+    python tools/bench_eimage.py --dir D --seconds 120 --only txpipe,h5py --no-warm  # SC-005: 20 GB
 """
 
 from __future__ import annotations
@@ -144,6 +144,8 @@ def main() -> int:
     ap.add_argument("--short-seconds", type=float, default=10.0)
     ap.add_argument("--only", default="h5py,txpipe,txpipe-short,lab")
     ap.add_argument("--keep", action="store_true", help="keep the recording (default: delete it at the end)")
+    ap.add_argument("--no-warm", action="store_true",
+                    help="skip the untimed page-cache warm-up read (for windows larger than RAM)")
     ap.add_argument("--worker")
     ap.add_argument("--worker-args")
     args = ap.parse_args()
@@ -164,52 +166,55 @@ def main() -> int:
     size_gb = os.path.getsize(cmcr) / 1e9
     print(f"recording: {args.seconds:g} s sensor stream, {len(truth.units)} units, {size_gb:.2f} GB .cmcr, "
           f"written in {gen_s:.1f} s", flush=True)
-    only = args.only.split(",")
-    common = {"cmcr": cmcr, "cmtr": cmtr, "seconds": args.seconds}
-    run_worker("h5py", **common)  # warm the page cache
-    rows: dict[str, dict] = {}
     try:
-        if "h5py" in only:
-            rows["h5py"] = run_worker("h5py", **common)
-        if "txpipe" in only:
-            rows["txpipe"] = run_worker("txpipe", chunk_s=args.chunk_s, out=str(args.dir / "txpipe.npz"), **common)
-        if "txpipe-short" in only:
-            rows["txpipe-short"] = run_worker("txpipe", cmcr=cmcr, cmtr=cmtr, seconds=args.short_seconds,
-                                              chunk_s=args.chunk_s)
-        if "lab" in only:
-            rows["lab"] = run_worker("lab", chunk_s=args.lab_chunk_s, out=str(args.dir / "lab.npz"), **common)
+        only = args.only.split(",")
+        common = {"cmcr": cmcr, "cmtr": cmtr, "seconds": args.seconds}
+        if not args.no_warm:
+            run_worker("h5py", **common)  # warm the page cache
+        rows: dict[str, dict] = {}
+        for name in only:  # in the order given
+            if name == "h5py":
+                rows["h5py"] = run_worker("h5py", **common)
+            elif name == "txpipe":
+                rows["txpipe"] = run_worker("txpipe", chunk_s=args.chunk_s, out=str(args.dir / "txpipe.npz"), **common)
+            elif name == "txpipe-short":
+                rows["txpipe-short"] = run_worker("txpipe", cmcr=cmcr, cmtr=cmtr, seconds=args.short_seconds,
+                                                  chunk_s=args.chunk_s)
+            elif name == "lab":
+                rows["lab"] = run_worker("lab", chunk_s=args.lab_chunk_s, out=str(args.dir / "lab.npz"), **common)
+            else:
+                raise SystemExit(f"--only: unknown method {name!r} (h5py, txpipe, txpipe-short, lab)")
+        n_spikes = rows.get("txpipe", {}).get("notes", {}).get("n_spikes")
+        print("\n| method | window | seconds | peak RSS | vs h5py read | lab / txpipe |")
+        print("|---|---|---|---|---|---|")
+        base = rows.get("h5py", {}).get("seconds")
+        tx = rows.get("txpipe", {}).get("seconds")
+        for name, r in rows.items():
+            win = args.short_seconds if name == "txpipe-short" else args.seconds
+            vs = f"{r['seconds'] / base:.2f}x" if base else "-"
+            lab_ratio = f"{r['seconds'] / tx:.1f}x" if name == "lab" and tx else ""
+            print(f"| {name} | {win:g} s | {r['seconds']:.2f} | {r['peak_mib'] / 1024:.2f} GiB | {vs} | {lab_ratio} |")
+        if "lab" in rows and tx:
+            rec = LAB_RECORDED
+            print(f"| lab (recorded figure: {rec['what']}) | 30 s | {rec['seconds']:.1f} | {rec['peak_gib']:.1f} GiB | | "
+                  f"{rec['seconds'] / tx:.1f}x |")
+        if "txpipe" in rows:
+            nt = rows["txpipe"]["notes"]
+            print(f"\ntxpipe: {n_spikes} spikes; filter {nt['filter_seconds']} s, window sums {nt['add_seconds']} s, "
+                  f"read {nt['read_seconds']} s (inside the step)")
+        if (args.dir / "txpipe.npz").exists() and (args.dir / "lab.npz").exists():
+            with np.load(args.dir / "txpipe.npz") as a, np.load(args.dir / "lab.npz") as b:
+                ratios = []
+                for k in a.files:
+                    x, y = a[k], b[k]
+                    if np.isfinite(x).all() and np.isfinite(y).all():
+                        ratios.append(float(y.min() / x.min()))
+                print(f"lab / txpipe trough amplitude over {len(ratios)} units: median {np.median(ratios):.3f} "
+                      f"(min {min(ratios):.3f}, max {max(ratios):.3f})")
     finally:
-        pass
-    n_spikes = rows.get("txpipe", {}).get("notes", {}).get("n_spikes")
-    print(f"\n| method | window | seconds | peak RSS | vs h5py read | lab / txpipe |")
-    print("|---|---|---|---|---|---|")
-    base = rows.get("h5py", {}).get("seconds")
-    tx = rows.get("txpipe", {}).get("seconds")
-    for name, r in rows.items():
-        win = args.short_seconds if name == "txpipe-short" else args.seconds
-        vs = f"{r['seconds'] / base:.2f}x" if base else "-"
-        lab_ratio = f"{r['seconds'] / tx:.1f}x" if name == "lab" and tx else ""
-        print(f"| {name} | {win:g} s | {r['seconds']:.2f} | {r['peak_mib'] / 1024:.2f} GiB | {vs} | {lab_ratio} |")
-    if "lab" in rows and tx:
-        rec = LAB_RECORDED
-        print(f"| lab (recorded figure: {rec['what']}) | 30 s | {rec['seconds']:.1f} | {rec['peak_gib']:.1f} GiB | | "
-              f"{rec['seconds'] / tx:.1f}x |")
-    if "txpipe" in rows:
-        nt = rows["txpipe"]["notes"]
-        print(f"\ntxpipe: {n_spikes} spikes; filter {nt['filter_seconds']} s, window sums {nt['add_seconds']} s, "
-              f"read {nt['read_seconds']} s (inside the step)")
-    if (args.dir / "txpipe.npz").exists() and (args.dir / "lab.npz").exists():
-        with np.load(args.dir / "txpipe.npz") as a, np.load(args.dir / "lab.npz") as b:
-            ratios = []
-            for k in a.files:
-                x, y = a[k], b[k]
-                if np.isfinite(x).all() and np.isfinite(y).all():
-                    ratios.append(float(y.min() / x.min()))
-            print(f"lab / txpipe trough amplitude over {len(ratios)} units: median {np.median(ratios):.3f} "
-                  f"(min {min(ratios):.3f}, max {max(ratios):.3f})")
-    if not args.keep:
-        shutil.rmtree(args.dir, ignore_errors=True)
-        print(f"deleted {args.dir}")
+        if not args.keep:
+            shutil.rmtree(args.dir, ignore_errors=True)
+            print(f"deleted {args.dir}")
     return 0
 
 

@@ -52,6 +52,10 @@ OVERLAP_TOL = 1e-13
 """The backward pass's forgotten state is below this fraction of its size after the overlap."""
 
 KERNELS = ("auto", "numba", "numpy")
+PAR_BLOCK = 512
+"""Channels per thread task in the numba filter (threads: numba's default, one per core)."""
+PAR_MIN_VALUES = 1 << 22
+"""Blocks smaller than this (samples × channels) run on one thread: starting threads costs more."""
 
 BlockReader = Callable[[int, int], np.ndarray]
 """``read(start, stop) -> (stop - start, C)`` samples of the analysis window (any numeric dtype)."""
@@ -212,7 +216,23 @@ def _nb() -> dict[str, Any]:
                 for c in range(c_n):
                     arow[c] += row[c]
 
-    _NB.update(filter_rows=filter_rows_nb, add_windows=add_windows_nb)
+    @numba.njit(cache=True, nogil=True, parallel=True)
+    def filter_rows_par(x, out, sos, z, reverse, block):  # pragma: no cover - compiled
+        c_n = x.shape[1]
+        n_blocks = (c_n + block - 1) // block
+        for b in numba.prange(n_blocks):
+            c0 = b * block
+            c1 = min(c_n, c0 + block)
+            filter_rows_nb(x[:, c0:c1], out[:, c0:c1], sos, z[:, :, c0:c1], reverse)
+
+    @numba.njit(cache=True, nogil=True, parallel=True)
+    def add_windows_par(buf, row0, n_rows, spikes, first, last, lo, width, acc):  # pragma: no cover - compiled
+        for u in numba.prange(first.size):
+            if last[u] > first[u]:
+                add_windows_nb(buf, row0, n_rows, spikes[first[u]:last[u]], lo, width, acc[u])
+
+    _NB.update(filter_rows=filter_rows_nb, add_windows=add_windows_nb, filter_rows_par=filter_rows_par,
+               add_windows_par=add_windows_par)
     return _NB
 
 
@@ -222,7 +242,10 @@ def filter_rows(x: np.ndarray, out: np.ndarray, sos: np.ndarray, z: np.ndarray, 
     if x.shape[0] == 0:
         return
     if kernel == "numba":
-        _nb()["filter_rows"](x, out, sos, z, reverse)
+        if x.shape[1] >= 2 * PAR_BLOCK and x.size >= PAR_MIN_VALUES:
+            _nb()["filter_rows_par"](x, out, sos, z, reverse, PAR_BLOCK)
+        else:
+            _nb()["filter_rows"](x, out, sos, z, reverse)
     else:
         _filter_rows_numpy(x, out, sos, z, reverse)
 
@@ -318,14 +341,20 @@ def stream_eimage(
             raise ValueError(f"read({a}, {b}) returned shape {x.shape}, expected {(b - a, n_channels)}")
         return x
 
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    all_spikes = np.concatenate(sp) if sp else np.zeros(0, np.int64)
+
     def add(buf: np.ndarray, row0: int, n_rows: int) -> None:
         t0 = time.perf_counter()
-        for u, s in enumerate(sp):
-            # spikes whose window [s+lo, s+hi) meets [row0, row0+n_rows)
-            i0 = int(np.searchsorted(s, row0 - hi + 1, side="left"))
-            i1 = int(np.searchsorted(s, row0 + n_rows - lo, side="left"))
-            if i1 > i0:
-                add_windows(buf, row0, n_rows, s[i0:i1], lo, acc[u], kernel=kern)
+        # per unit, the spikes whose window [s+lo, s+hi) meets [row0, row0+n_rows)
+        first = np.array([o + np.searchsorted(s, row0 - hi + 1) for o, s in zip(offsets, sp)], np.int64)
+        last = np.array([o + np.searchsorted(s, row0 + n_rows - lo) for o, s in zip(offsets, sp)], np.int64)
+        if kern == "numba" and n_rows * n_channels >= PAR_MIN_VALUES:
+            _nb()["add_windows_par"](buf, row0, n_rows, all_spikes, first, last, lo, width, acc)
+        else:
+            for u in range(n_units):
+                if last[u] > first[u]:
+                    add_windows(buf, row0, n_rows, all_spikes[first[u]:last[u]], lo, acc[u], kernel=kern)
         res.add_seconds += time.perf_counter() - t0
 
     buf = np.empty((min(n, chunk + overlap), n_channels), np.float32)
