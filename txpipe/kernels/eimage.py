@@ -52,8 +52,6 @@ OVERLAP_TOL = 1e-13
 """The backward pass's forgotten state is below this fraction of its size after the overlap."""
 
 KERNELS = ("auto", "numba", "numpy")
-PAR_BLOCK = 512
-"""Channels per thread task in the numba filter (threads: numba's default, one per core)."""
 PAR_MIN_VALUES = 1 << 22
 """Blocks smaller than this (samples × channels) run on one thread: starting threads costs more."""
 
@@ -171,68 +169,12 @@ _NB: dict[str, Any] = {}
 
 
 def _nb() -> dict[str, Any]:
-    """The numba kernels, compiled (or loaded from numba's cache) on first use."""
-    if _NB:
-        return _NB
-    import numba
+    """The numba kernels (:mod:`txpipe.kernels._eimage_numba`), imported on first use."""
+    if not _NB:
+        from txpipe.kernels import _eimage_numba as m
 
-    @numba.njit(cache=True, nogil=True)
-    def filter_rows_nb(x, out, sos, z, reverse):  # pragma: no cover - compiled
-        n, c_n = x.shape
-        n_sec = sos.shape[0]
-        v = np.empty(c_n, np.float64)
-        for i in range(n):
-            t = n - 1 - i if reverse else i
-            xr = x[t]
-            for c in range(c_n):
-                v[c] = xr[c]
-            for k in range(n_sec):
-                b0 = sos[k, 0]
-                b1 = sos[k, 1]
-                b2 = sos[k, 2]
-                a1 = sos[k, 4]
-                a2 = sos[k, 5]
-                z0 = z[k, 0]
-                z1 = z[k, 1]
-                for c in range(c_n):
-                    xi = v[c]
-                    yi = b0 * xi + z0[c]
-                    z0[c] = b1 * xi - a1 * yi + z1[c]
-                    z1[c] = b2 * xi - a2 * yi
-                    v[c] = yi
-            orow = out[t]
-            for c in range(c_n):
-                orow[c] = v[c]
-
-    @numba.njit(cache=True, nogil=True)
-    def add_windows_nb(buf, row0, n_rows, spikes, lo, width, acc):  # pragma: no cover - compiled
-        c_n = buf.shape[1]
-        for s in spikes:
-            j0 = max(0, row0 - (s + lo))
-            j1 = min(width, row0 + n_rows - (s + lo))
-            for j in range(j0, j1):
-                row = buf[s + lo + j - row0]
-                arow = acc[j]
-                for c in range(c_n):
-                    arow[c] += row[c]
-
-    @numba.njit(cache=True, nogil=True, parallel=True)
-    def filter_rows_par(x, out, sos, z, reverse, block):  # pragma: no cover - compiled
-        c_n = x.shape[1]
-        n_blocks = (c_n + block - 1) // block
-        for b in numba.prange(n_blocks):
-            c0 = b * block
-            c1 = min(c_n, c0 + block)
-            filter_rows_nb(x[:, c0:c1], out[:, c0:c1], sos, z[:, :, c0:c1], reverse)
-
-    @numba.njit(cache=True, nogil=True, parallel=True)
-    def add_windows_par(buf, row0, n_rows, spikes, first, last, lo, width, acc):  # pragma: no cover - compiled
-        for u in numba.prange(first.size):
-            if last[u] > first[u]:
-                add_windows_nb(buf, row0, n_rows, spikes[first[u]:last[u]], lo, width, acc[u])
-
-    _NB.update(filter_rows=filter_rows_nb, add_windows=add_windows_nb, filter_rows_par=filter_rows_par,
-               add_windows_par=add_windows_par)
+        _NB.update(filter_rows=m.filter_rows, add_windows=m.add_windows, add_windows_par=m.add_windows_par,
+                   fused_chunk=m.fused_chunk)
     return _NB
 
 
@@ -242,10 +184,7 @@ def filter_rows(x: np.ndarray, out: np.ndarray, sos: np.ndarray, z: np.ndarray, 
     if x.shape[0] == 0:
         return
     if kernel == "numba":
-        if x.shape[1] >= 2 * PAR_BLOCK and x.size >= PAR_MIN_VALUES:
-            _nb()["filter_rows_par"](x, out, sos, z, reverse, PAR_BLOCK)
-        else:
-            _nb()["filter_rows"](x, out, sos, z, reverse)
+        _nb()["filter_rows"](x, out, sos, z, reverse)
     else:
         _filter_rows_numpy(x, out, sos, z, reverse)
 
@@ -296,6 +235,7 @@ def stream_eimage(
     *,
     kernel: str = "auto",
     on_chunk: Callable[[int, int], None] | None = None,
+    read_into: Callable[[int, int, np.ndarray], Any] | None = None,
 ) -> EImageSums:
     """
     Window sums of the zero-phase high-passed stream (or of the raw stream if *highpass* is None).
@@ -311,6 +251,8 @@ def stream_eimage(
         chunk_samples: output rows per chunk B (memory ~ ``6 · C · (B + overlap)`` bytes).
         kernel: ``"auto"``, ``"numba"`` or ``"numpy"``.
         on_chunk: called with (rows done, N) after each chunk (progress).
+        read_into: optional ``read_into(start, stop, out)`` filling *out* in place (saves a copy
+            and a fresh allocation per chunk); used by the numba path when given.
 
     Returns:
         :class:`EImageSums`: ``sums[u, j]`` is the float64 sum over unit u's spikes of row
@@ -357,6 +299,9 @@ def stream_eimage(
                     add_windows(buf, row0, n_rows, all_spikes[first[u]:last[u]], lo, acc[u], kernel=kern)
         res.add_seconds += time.perf_counter() - t0
 
+    if kern == "numba" and highpass is not None:
+        _stream_fused(read, read_into, n, n_channels, sp, lo, hi, highpass, chunk, res, on_chunk)
+        return res
     buf = np.empty((min(n, chunk + overlap), n_channels), np.float32)
     if highpass is None:
         for a in range(0, n, chunk):
@@ -417,6 +362,84 @@ def stream_eimage(
             on_chunk(a, n)
     res.filter_seconds = t_f
     return res
+
+
+SUB_ROWS = 8192
+"""Rows per in-cache sub-chunk of the fused numba kernel (each has its own backward overlap)."""
+FUSED_BLOCK = 128
+"""Channels per in-cache tile of the fused numba kernel."""
+
+
+def _stream_fused(read: BlockReader, read_into: Callable[[int, int, np.ndarray], Any] | None, n: int, n_channels: int,
+                  sp: list[np.ndarray], lo: int, hi: int, hp: HighPass, chunk: int, res: EImageSums,
+                  on_chunk: Callable[[int, int], None] | None) -> None:
+    """The numba path: per chunk, one raw block in memory; per channel tile of FUSED_BLOCK channels and
+    sub-chunk of SUB_ROWS rows (with its own overlap) forward pass, backward pass and window sums run in
+    cache (threads over tiles). Same definition and exactness argument as the numpy path."""
+    import time
+
+    nb = _nb()
+    sos, zi, pad, overlap = hp.sos, hp.zi, hp.padlen, hp.overlap
+    width = hi - lo
+    counts = np.array([s.size for s in sp], np.int64)
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    all_spikes = np.concatenate(sp) if sp else np.zeros(0, np.int64)
+    t_read = t_f = 0.0
+
+    def get(a: int, b: int, out: np.ndarray | None = None) -> np.ndarray:
+        nonlocal t_read
+        t0 = time.perf_counter()
+        if out is not None and read_into is not None:
+            read_into(a, b, out)
+            x = out
+        else:
+            x = read(a, b)
+            if x.shape != (b - a, n_channels):
+                raise ValueError(f"read({a}, {b}) returned shape {x.shape}, expected {(b - a, n_channels)}")
+            if out is not None:
+                out[...] = x
+                x = out
+        t_read += time.perf_counter() - t0
+        return x
+
+    head = get(0, pad + 1).astype(np.float64)
+    pre = 2.0 * head[0] - head[pad:0:-1]
+    zf = np.ascontiguousarray(zi[:, :, None] * pre[0][None, None, :])
+    if pad:
+        nb["filter_rows"](pre, np.empty_like(pre), sos, zf, False)
+    first_block = get(0, min(n, chunk + overlap))
+    raw = np.empty((min(n, chunk + overlap), n_channels), first_block.dtype)
+    raw[: first_block.shape[0]] = first_block
+    del first_block
+    have = raw.shape[0]  # rows of raw filled, from window row a
+    a = 0
+    while True:
+        e = min(n, a + chunk + overlap)
+        if e - a > have:
+            get(a + have, e, raw[have : e - a])
+        final = e == n
+        n_out = n - a if final else chunk
+        if final:
+            tail = raw[e - a - pad - 1 : e - a] if e - a >= pad + 1 else get(n - pad - 1, n)
+            tail = tail.astype(np.float64)
+            post = np.ascontiguousarray(2.0 * tail[-1] - tail[-2::-1])
+        else:
+            post = np.zeros((pad, n_channels), np.float64)
+        ufirst = np.array([o + np.searchsorted(x, a - hi + 1) for o, x in zip(offsets, sp)], np.int64)
+        ulast = np.array([o + np.searchsorted(x, a + n_out - lo) for o, x in zip(offsets, sp)], np.int64)
+        t0 = time.perf_counter()
+        nb["fused_chunk"](raw[: e - a], a, n_out, final, post, sos, zi, zf, all_spikes, ufirst, ulast, lo, width,
+                          res.sums, SUB_ROWS, overlap, FUSED_BLOCK)
+        t_f += time.perf_counter() - t0
+        if on_chunk is not None:
+            on_chunk(a + n_out, n)
+        if final:
+            break
+        have = e - (a + chunk)
+        raw[:have] = raw[chunk : chunk + have].copy()
+        a += chunk
+    res.read_seconds += t_read
+    res.filter_seconds += t_f
 
 
 def select_spikes(

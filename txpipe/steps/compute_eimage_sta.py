@@ -231,7 +231,7 @@ def compute_eimage_sta_step(
                 last[0] = done
 
             res = _k.stream_eimage(lambda a, b: stream.read(a, b), n, mcs.N_SENSORS, spikes, (lo, hi), hp, chunk,
-                                   on_chunk=on_chunk)
+                                   on_chunk=on_chunk, read_into=lambda a, b, out: stream.read(a, b, out))
         fp = file_fingerprint(stream.path)
 
     params_json = canonical_json({k: encode_param(v) for k, v in p.items()})
@@ -297,6 +297,13 @@ class EImageResult:
     warnings: list[str] = field(default_factory=list)
 
 
+def _result(path: Path | None, notes: dict[str, Any], t0: float, warnings: list[str], skipped: bool = False) -> EImageResult:
+    """An :class:`EImageResult` from a compute_eimage_sta journal entry's notes."""
+    return EImageResult(path, int(notes.get("n_units", 0)), int(notes.get("units_without_spikes", 0)),
+                        int(notes.get("n_spikes", 0)), int(notes.get("n_excluded", 0)),
+                        int(notes.get("window_samples", 0)), round(time.perf_counter() - t0, 6), skipped, warnings)
+
+
 def _done_before(s: Any, params: dict[str, Any]) -> Any:
     """The journal entry of an earlier identical compute_eimage_sta whose ``.cmcr`` is unchanged."""
     want = {k: encode_param(v, k) for k, v in sorted(params.items())}
@@ -355,19 +362,13 @@ def compute_eimage_sta(
         e = _done_before(s, kw)
         if e is not None:
             s._discarded = True
-            n = e.notes
-            return EImageResult(s.hdf5_path, int(n.get("n_units", 0)), int(n.get("units_without_spikes", 0)),
-                                int(n.get("n_spikes", 0)), int(n.get("n_excluded", 0)), int(n.get("window_samples", 0)),
-                                round(time.perf_counter() - t0, 6), skipped=True,
-                                warnings=[f"{s.hdf5_path}: electrical images already computed with these parameters; "
-                                          "pass force=True to recompute"])
+            return _result(s.hdf5_path, e.notes, t0, [f"{s.hdf5_path}: electrical images already computed with these "
+                                                       "parameters; pass force=True to recompute"], skipped=True)
     s.run(compute_eimage_sta_step, **kw)  # an immediate session commits the file here
     if t.return_session:
         return s
     n = s.journal[-1].notes
-    return EImageResult(s.hdf5_path, int(n.get("n_units", 0)), int(n.get("units_without_spikes", 0)),
-                        int(n.get("n_spikes", 0)), int(n.get("n_excluded", 0)), int(n.get("window_samples", 0)),
-                        round(time.perf_counter() - t0, 6), warnings=list(n.get("warnings", [])))
+    return _result(s.hdf5_path, n, t0, list(n.get("warnings", [])))
 
 
 def load_recording_with_eimage_sta(
@@ -421,10 +422,7 @@ def load_recording_with_eimage_sta(
     s.run(load_recording_step, **lp).run(compute_eimage_sta_step, **kw)
     path = s.save(target, overwrite=True)
     n = s.journal[-1].notes
-    warnings = list(s.journal[0].notes.get("warnings", [])) + list(n.get("warnings", []))
-    return EImageResult(path, int(n.get("n_units", 0)), int(n.get("units_without_spikes", 0)), int(n.get("n_spikes", 0)),
-                        int(n.get("n_excluded", 0)), int(n.get("window_samples", 0)),
-                        round(time.perf_counter() - t0, 6), warnings=warnings)
+    return _result(path, n, t0, list(s.journal[0].notes.get("warnings", [])) + list(n.get("warnings", [])))
 
 
 __all__ = ["DEFAULTS", "EImageResult", "compute_eimage_sta", "compute_eimage_sta_step", "load_recording_with_eimage_sta",

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from txpipe.steps.compute_eimage_sta import DEFAULTS as _EIMAGE
+
 
 class StepMethods:
     """Mixin of :class:`~txpipe.core.session.PipelineSession`: one method per built-in step."""
@@ -26,14 +28,14 @@ class StepMethods:
     def compute_eimage_sta(
         self,
         *,
-        duration_s: float = 120.0,
-        spike_limit: int = 10000,
-        unit_ids: Any = None,
-        window_range: tuple[int, int] = (-10, 40),
-        cutoff_hz: float = 100.0,
-        filter_order: int = 2,
-        skip_highpass: bool = False,
-        chunk_duration_s: float = 10.0,
+        duration_s: float = _EIMAGE["duration_s"],
+        spike_limit: int = _EIMAGE["spike_limit"],
+        unit_ids: Any = _EIMAGE["unit_ids"],
+        window_range: tuple[int, int] = _EIMAGE["window_range"],
+        cutoff_hz: float = _EIMAGE["cutoff_hz"],
+        filter_order: int = _EIMAGE["filter_order"],
+        skip_highpass: bool = _EIMAGE["skip_highpass"],
+        chunk_duration_s: float = _EIMAGE["chunk_duration_s"],
     ) -> Any:
         """Electrical image of each unit from the raw sensor stream (step 1b; see
         :func:`txpipe.steps.compute_eimage_sta.compute_eimage_sta_step`). Returns the session."""
