@@ -200,8 +200,8 @@ def main() -> int:
                   f"{rec['seconds'] / tx:.1f}x |")
         if "txpipe" in rows:
             nt = rows["txpipe"]["notes"]
-            print(f"\ntxpipe: {n_spikes} spikes; filter {nt['filter_seconds']} s, window sums {nt['add_seconds']} s, "
-                  f"read {nt['read_seconds']} s (inside the step)")
+            print(f"\ntxpipe: {n_spikes} spikes; inside the step: filter + window sums {nt['compute_seconds']} s, "
+                  f"read {nt['read_seconds']} s")
         if (args.dir / "txpipe.npz").exists() and (args.dir / "lab.npz").exists():
             with np.load(args.dir / "txpipe.npz") as a, np.load(args.dir / "lab.npz") as b:
                 ratios = []

@@ -270,8 +270,8 @@ def compute_eimage_sta_step(
     ch.note(n_units=len(chosen), window_samples=int(n), n_spikes=int(res.counts.sum()),
             n_excluded=int(sum(n_excl)), n_beyond_limit=int(sum(n_over)),
             units_without_spikes=int(np.count_nonzero(res.counts == 0)), seconds=round(seconds, 3),
-            filter_seconds=round(res.filter_seconds, 3), read_seconds=round(res.read_seconds, 3),
-            add_seconds=round(res.add_seconds, 3), warnings=warnings)
+            compute_seconds=round(res.filter_seconds + res.add_seconds, 3), read_seconds=round(res.read_seconds, 3),
+            warnings=warnings)
     for w in warnings:
         log.warning("compute_eimage_sta_warning", message=w)
     log.info("eimage_finished", n_units=len(chosen), window_samples=int(n), seconds=round(seconds, 3))
