@@ -19,20 +19,20 @@ Streaming (chunk of ``B`` samples, overlap ``L``):
   ``r**L`` below 1e-13 (:func:`overlap_samples`): the difference to the whole-window result is
   far below float32 rounding. The last chunk reaches the window's end and uses scipy's exact end
   rule (odd extension + ``sosfilt_zi``), so both window edges are exact, not just the interior.
-* Every raw sample is read once; the ``L`` forward outputs past a chunk are kept for the next one.
+* Every raw sample is read once; the ``L`` rows past a chunk are kept for the next one.
 
 Accumulation: for every output row ``t`` of a chunk and every unit, the spikes with
 ``s + lo <= t < s + hi`` add row ``t`` to lag ``t - s - lo`` of the unit's float64 sum. The
 windows crossing a chunk boundary get their rows from both chunks, so no spike is lost.
 
-Memory per chunk: the raw int16 block (2 B per channel-sample) plus the float32 forward/backward
-buffer of ``B + L`` rows (4 B per channel-sample) — ``6 · C`` bytes per chunk sample (25 350 B for
-the 65 × 65 chip, 5.1 GB for a 10 s chunk at 20 kHz) — plus the float64 sums
-(``8 · C · W`` bytes per unit, ``W = hi - lo``) and the overlap tail. Nothing grows with ``N``.
-
-Two implementations of the two kernels (filter rows, add windows): numba (when installed; loops
-over time outside and channels inside, so the channel loop vectorises) and pure numpy. They
-compute the same recursion and sums; tests compare them and both against scipy.
+Two implementations: numba (when installed, :mod:`txpipe.kernels._eimage_numba`): one fused
+kernel per chunk runs forward pass, backward pass and window sums per in-cache tile of
+``FUSED_BLOCK`` channels × ``SUB_ROWS`` rows (each sub-chunk with its own backward overlap), threads
+over tiles, so only the raw int16 block is held: ``2 · C`` bytes per chunk sample (8 450 B for the
+65 × 65 chip, 1.7 GB for a 10 s chunk at 20 kHz). Pure numpy: the chunk's forward outputs in a
+float32 buffer, the backward pass over it, then the window sums: ``6 · C`` bytes per chunk sample
+(5.1 GB for 10 s). Both add the float64 sums (``8 · C · W`` bytes per unit, ``W = hi - lo``) and
+the overlap rows; nothing grows with ``N``. Tests compare both paths with scipy.
 """
 
 from __future__ import annotations

@@ -128,10 +128,10 @@ def step_params(
 
 
 def memory_bytes(chunk_samples: int, overlap_samples: int, n_units: int, width: int, channels: int = mcs.N_SENSORS) -> int:
-    """Peak working memory of the step beyond the state (bytes): the int16 read block
-    (2 B per channel-sample of the chunk), the float32 filter buffer (4 B per channel-sample of
-    chunk + overlap) and its overlap copy, and the float64 window sums (8 B × width × channels
-    per unit)."""
+    """Upper bound of the step's working memory beyond the state (bytes), for the pure-numpy path:
+    the int16 read block (2 B per channel-sample of the chunk), the float32 filter buffer (4 B per
+    channel-sample of chunk + overlap) and its overlap copy, and the float64 window sums
+    (8 B × width × channels per unit). The numba path needs less: no float32 buffer."""
     return channels * (2 * chunk_samples + 4 * (chunk_samples + 2 * overlap_samples) + 8 * width * n_units)
 
 
