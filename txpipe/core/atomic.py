@@ -99,3 +99,16 @@ def atomic_replace(target: Path) -> Iterator[Path]:
         if isinstance(exc, OSError) and not isinstance(exc, CommitError):
             raise CommitError(f"{target}: commit failed, previous version kept: {exc}") from exc
         raise
+
+
+def promote(src: Path, target: Path) -> None:
+    """Replace *target* by the complete file *src* (same directory) in one atomic rename.
+
+    Raises:
+        CommitError: naming *target*; *target* keeps its previous version.
+    """
+    try:
+        os.replace(src, target)
+        fsync_dir(target.parent)
+    except OSError as exc:
+        raise CommitError(f"{target}: could not replace it with {src}: {exc}") from exc

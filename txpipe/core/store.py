@@ -16,6 +16,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Iterable
 from typing import Any, Callable
 
 import h5py
@@ -24,7 +25,7 @@ import numpy as np
 from txpipe.core import atomic, codec
 from txpipe.core.checkedio import CheckedFile
 from txpipe.core.fingerprint import attrs_digest, value_digest
-from txpipe.errors import CommitError, NotATxpipeFileError
+from txpipe.errors import CommitError, NotATxpipeFileError, UnsafeTargetError
 from txpipe.core.journal import Journal
 from txpipe.core.paths import JOURNAL, PIPELINE, NodePath
 from txpipe.core.tree import Group, Lazy, LazyArray, LazyValue, Leaf, Tree
@@ -144,6 +145,63 @@ class FileSource:
     def __del__(self) -> None:
         if getattr(self, "_h5", None) is not None:
             self.close()
+
+
+# --- which targets a commit may replace -------------------------------------------------------------
+
+
+def is_txpipe_file(path: Path) -> bool:
+    """Whether *path* is an HDF5 file with txpipe's root ``format`` attribute (complete or not)."""
+    try:
+        if not h5py.is_hdf5(path):
+            return False
+        with h5py.File(path, "r") as f:
+            fmt = f.attrs.get("format")
+    except (OSError, RuntimeError):
+        return False
+    return (fmt.decode() if isinstance(fmt, bytes) else fmt) == FORMAT
+
+
+def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    """Whether two paths name the same file: equal once resolved (symlinks), or the same inode
+    on the same device (hard links)."""
+    pa, pb = Path(a), Path(b)
+    try:
+        if pa.resolve() == pb.resolve():
+            return True
+        sa, sb = os.stat(pa), os.stat(pb)
+    except OSError:
+        return False
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+
+
+def check_target(
+    target: str | os.PathLike[str],
+    inputs: "Iterable[tuple[str, str | os.PathLike[str]]]" = (),
+    *,
+    force_overwrite_foreign: bool = False,
+) -> None:
+    """
+    Refuse a commit target txpipe must not replace, before any work is written.
+
+    *inputs* are ``(who, path)`` pairs: the files the session (or the run) reads.
+
+    Raises:
+        UnsafeTargetError: *target* is one of *inputs* (path, symlink or hard link), or it
+            exists and is not a txpipe file and *force_overwrite_foreign* is False.
+    """
+    target = Path(target)
+    for who, path in inputs:
+        if same_file(target, path):
+            raise UnsafeTargetError(
+                f"{target}: is an input of this run ({who}: {path}); txpipe never writes over its inputs", reason="input"
+            )
+    if target.exists() and not force_overwrite_foreign and (target.is_dir() or not is_txpipe_file(target)):
+        raise UnsafeTargetError(
+            f"{target}: exists and is not a txpipe file; refusing to replace it "
+            "(pass force_overwrite_foreign=True, or --force-overwrite-foreign on the command line)",
+            reason="foreign",
+        )
 
 
 # --- writing -------------------------------------------------------------------------------------
