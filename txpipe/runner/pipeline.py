@@ -26,7 +26,9 @@ import structlog
 from txpipe.errors import ConfigurationError
 from txpipe.core.journal import encode_param
 from txpipe.mcs.playlist import read_playlists
-from txpipe.core.session import PipelineSession, pipeline_session, validate_dataset_id
+from txpipe.core import store
+from txpipe.core.session import PipelineSession, partial_path, pipeline_session, validate_dataset_id
+from txpipe.core.store import same_file
 from txpipe.core.step import get_step
 
 PIPELINE_STEPS = (
@@ -77,8 +79,11 @@ class RunConfig:
             this step.
         resume_from: a checkpoint (or earlier output) of this run: its journal must be a prefix of
             the plan (same steps, versions and parameters); only the remaining steps run.
-        defer: True: one commit at the end; False: a commit after every step.
+        defer: True: one commit at the end; False: a commit after every step (to
+            ``NAME.partial.h5`` while an existing *out* is kept until the run succeeds).
         overwrite: replace an existing *out* (WARNING ``overwrite``); False raises FileExistsError.
+        force_overwrite_foreign: replace *out* even if it exists and is not a txpipe file. An
+            input of the run is never replaced.
     """
 
     cmcr: Path
@@ -99,6 +104,7 @@ class RunConfig:
     resume_from: Path | None = None
     defer: bool = True
     overwrite: bool = True
+    force_overwrite_foreign: bool = False
 
     def resolved_dataset_id(self) -> str:
         """The dataset id: given, else the ``.cmtr`` stem without trailing ``-``."""
@@ -231,6 +237,8 @@ def run_pipeline(cfg: RunConfig) -> RunResult:
         for what, p in (("recording (.cmcr)", cfg.cmcr), ("spike-sorter file (.cmtr)", cfg.cmtr)):
             if not Path(p).is_file():
                 raise FileNotFoundError(f"{p}: no such {what}")
+    store.check_target(Path(cfg.out).expanduser().absolute(), _run_inputs(cfg),
+                       force_overwrite_foreign=cfg.force_overwrite_foreign)  # before any work
     plan = build_plan(cfg)
     if not plan:
         raise ConfigurationError("nothing to run: the plan has no steps")
@@ -251,16 +259,22 @@ def run_pipeline(cfg: RunConfig) -> RunResult:
         if out.exists() and not cfg.overwrite and out != s.hdf5_path:
             raise FileExistsError(f"{out}: exists and overwrite=False")
         log.info("run_resumed", path=str(cfg.resume_from), steps_done=names[:n_done])
+        keep = out.exists() and not same_file(out, cfg.resume_from)  # immediate: OUT kept until the run succeeds
+        step_target = partial_path(out) if keep else out
+        force = cfg.force_overwrite_foreign
         for planned, st in list(zip(plan, steps))[n_done:]:
             s.run(st, **planned.params)
             if not cfg.defer:
-                s.save(out)
+                s.save(step_target, force_overwrite_foreign=force)
             if planned.name == cfg.checkpoint_after:
                 ckpt = s.checkpoint(checkpoint_path(cfg.with_out(out), planned.name), checkpoint_name=planned.name)
-        s.save(out)
+        s.save(out, force_overwrite_foreign=force)
+        if step_target != out:
+            step_target.unlink(missing_ok=True)
         result = _result(s, out, names, ckpt)
     else:
-        with pipeline_session(out, defer=cfg.defer, overwrite=cfg.overwrite, dataset_id=dataset_id) as s:
+        with pipeline_session(out, defer=cfg.defer, overwrite=cfg.overwrite, dataset_id=dataset_id,
+                              force_overwrite_foreign=cfg.force_overwrite_foreign) as s:
             for planned, st in zip(plan, steps):
                 s.run(st, **planned.params)
                 if planned.name == cfg.checkpoint_after:
@@ -270,6 +284,13 @@ def run_pipeline(cfg: RunConfig) -> RunResult:
     result = replace(result, bytes=out.stat().st_size, seconds=seconds)
     log.info("run_finished", path=str(out), seconds=round(seconds, 3), bytes=result.bytes)
     return result
+
+
+def _run_inputs(cfg: RunConfig) -> list[tuple[str, Path]]:
+    """The files a run reads (``(what, path)``), which its output must never replace."""
+    named = [("recording (.cmcr)", cfg.cmcr), ("spike-sorter file (.cmtr)", cfg.cmtr),
+             ("playlist file", cfg.playlist_file), ("movie-length file", cfg.movie_length_file)]
+    return [(what, Path(p)) for what, p in named if p is not None]
 
 
 def _resume(cfg: RunConfig, plan: tuple[PlannedStep, ...]) -> PipelineSession:
