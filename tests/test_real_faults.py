@@ -251,3 +251,32 @@ class TestDiskFills:
         assert out.get("space_came_back"), out
         _check(f"room {point:.0%} of {size} bytes, space back after {delay * 1e3:.0f} ms", out, target, {errno.ENOSPC})
         assert not (small_fs / "filler.bin").exists()
+
+
+class TestLockOnFullDisk:
+    def test_holder_file_enospc_leaks_no_lock(self, small_fs):
+        """ENOSPC while writing the lock's holder file: CommitError naming that file; the lock is free
+        again (a later writer gets it once there is space)."""
+        from txpipe.core.locking import TargetLock
+
+        target = small_fs / "rec.h5"
+        filler = small_fs / "filler.bin"
+        with open(filler, "wb", buffering=0) as fh:
+            try:
+                while True:
+                    fh.write(b"\xff" * 4096)
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC
+        lock = TargetLock(target)
+        with pytest.raises(CommitError, match=str(lock.holder_path).replace("[", r"\[")) as ei:
+            lock.acquire()
+        assert ei.value.__cause__.errno == errno.ENOSPC and not lock.held
+        assert not lock.holder_path.exists()
+        s = _session(seed=1)
+        with pytest.raises(CommitError, match="lock"):
+            s.save(target)
+        filler.unlink()
+        with TargetLock(target):  # nobody holds it
+            pass
+        s.save(target)
+        assert txpipe.PipelineSession.load(target).content_digest() == s.content_digest()

@@ -238,7 +238,16 @@ class PipelineSession(StepMethods):
         enc = {k: encode_param(v, k) for k, v in sorted(params.items())}
         started = store.utcnow()
         t0 = time.perf_counter()
-        result = fn.fn(self.state, **params)
+        # with a memory limit, values a step reads from the file are not kept (it still has them):
+        # else one large lazy read would count against the limit for ever and refuse every later step
+        lazies = []
+        if self.memory_limit is not None:
+            lazies = [(leaf, leaf.value) for _, leaf in self._tree.walk_leaves() if isinstance(leaf.value, Lazy)]
+        try:
+            result = fn.fn(self.state, **params)
+        finally:
+            for leaf, lazy in lazies:
+                leaf.value = lazy
         if not isinstance(result, Changes):
             raise StepError(f"step {fn.name!r} returned {type(result).__name__}, not txpipe.Changes")
         if self.memory_limit is not None:
@@ -513,7 +522,7 @@ def partial_path(out: str | os.PathLike[str]) -> Path:
     """Where an immediate-mode run over an existing *out* commits its steps until it succeeds:
     ``NAME.partial.h5`` beside ``NAME.h5``."""
     out = Path(out)
-    return out.with_name(f"{out.stem}.partial{out.suffix or '.h5'}")
+    return out.with_name(atomic.short_name(f"{out.stem}.partial", out.suffix or ".h5"))
 
 
 @contextlib.contextmanager

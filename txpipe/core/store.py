@@ -532,9 +532,12 @@ def open_file(path: Path) -> OpenedFile:
         root.children.pop(PIPELINE.name, None)
         root.attrs = {k: v for k, v in root.attrs.items() if k not in STORE_ROOT_ATTRS}
         jds = f[str(JOURNAL)]
-        journal = Journal.from_text(jds.asstr()[()])
+        try:
+            journal = Journal.from_text(jds.asstr()[()])
+        except (KeyError, ValueError, TypeError, AttributeError) as exc:
+            raise ValueError(f"malformed journal {JOURNAL}: {type(exc).__name__}: {exc}") from exc
         commit_attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in jds.attrs.items()}
-    except (KeyError, ValueError) as exc:
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:
         source.close()
         raise NotATxpipeFileError(f"{path}: damaged txpipe file: {exc}") from exc
     return OpenedFile(Tree(root), journal, root_attrs, commit_attrs, source, stamp)
