@@ -10,10 +10,10 @@ undo the change exactly.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -341,6 +341,11 @@ class GroupView(Mapping):
         return f"<GroupView {self.path} ({len(self)} members)>"
 
 
+T = TypeVar("T")
+Reporter = Callable[..., Iterable[Any]]
+"""``reporter(items, *, desc, unit, total) -> iterable`` yielding the same items (e.g. a tqdm bar)."""
+
+
 class StateView:
     """
     Read-only access to a :class:`Tree` by HDF5-like paths.
@@ -350,8 +355,28 @@ class StateView:
     into dict/list values: ``view["units/unit_001/spike_times_sectioned/m/trials_spike_times/0"]``.
     """
 
-    def __init__(self, tree: Tree) -> None:
+    def __init__(self, tree: Tree, *, reporter: "Reporter | None" = None, step: str = "") -> None:
         self._tree = tree
+        self._reporter = reporter
+        self._step = step
+
+    def progress(self, items: Iterable[T], *, what: str = "", unit: str = "unit", total: int | None = None) -> Iterable[T]:
+        """
+        Iterate over *items*, reporting progress to the session's reporter (a bar on a terminal
+        under ``txpipe run``; nothing by default). Steps wrap their long loops in it::
+
+            for uid in state.progress(units, unit="unit"):
+                ...
+
+        Args:
+            what: shown after the step name (e.g. the feature being computed).
+            unit: what one item is.
+            total: the number of items when ``len(items)`` is not available.
+        """
+        if self._reporter is None:
+            return items
+        desc = f"{self._step} {what}".strip()
+        return self._reporter(items, desc=desc, unit=unit, total=total)
 
     def _resolve(self, path: PathLike) -> tuple[Node | None, NodePath, tuple[str, ...]]:
         p = NodePath.parse(path)
@@ -381,8 +406,15 @@ class StateView:
             return default
 
     def __contains__(self, path: object) -> bool:
+        """Whether *path* names a group or a leaf (reads nothing); a path into a dict/list value
+        reads that value (a lazy one from its file) to look inside."""
         try:
-            self[path]  # type: ignore[index]
+            node, p, rest = self._resolve(path)  # type: ignore[arg-type]
+            if node is None:
+                return False
+            if not rest:
+                return True
+            _descend(node.materialize(), rest, p)  # type: ignore[union-attr]
         except (NodeNotFoundError, InvalidPathError):
             return False
         return True
