@@ -217,6 +217,20 @@ def as_tuple(kind: type, n: int | None = None) -> Callable[[Any], Any]:
     return norm
 
 
+def as_number(kind: type) -> Callable[[Any], Any]:
+    """A normaliser: a real number (numpy ones too, not bool) becomes *kind* (``float``/``int``;
+    an int only when it is whole); anything else passes through for the check to reject."""
+
+    def norm(value: Any) -> Any:
+        if isinstance(value, bool) or not _is_number(value) or isinstance(value, (str, bytes)):
+            return value
+        if kind is int and float(value) != int(value):
+            return value
+        return kind(value)
+
+    return norm
+
+
 def as_names(value: Any) -> Any:
     """A name or sequence of names as a list of str (a lone str becomes a one-item list)."""
     if isinstance(value, str):
@@ -247,4 +261,4 @@ def is_path_like(value: Any) -> bool:
     return isinstance(value, (str, os.PathLike, Path))
 
 
-__all__ = ["REQUIRED", "Param", "ParamSet", "ParamSpec", "as_names", "as_path", "as_tuple", "positive_number"]
+__all__ = ["REQUIRED", "Param", "ParamSet", "ParamSpec", "as_names", "as_number", "as_path", "as_tuple", "positive_number"]

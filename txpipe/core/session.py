@@ -468,11 +468,11 @@ class PipelineSession:
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, defer: bool = False, **opts: Any) -> "PipelineSession":
         """
-        Resume from a committed file (FR-008): state and journal restored, SAVED, bound to *path*.
+        Resume from a committed file: state and journal restored, SAVED, bound to *path*.
 
         Arrays of 64 KiB or more are read on first access, so loading a large file is fast.
         With ``defer=True`` later steps stay in memory until :meth:`save`; by default they write
-        through to *path* (FR-006).
+        through to *path*.
 
         Raises:
             FileNotFoundError, NotATxpipeFileError

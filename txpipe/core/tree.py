@@ -10,6 +10,8 @@ undo the change exactly.
 
 from __future__ import annotations
 
+import itertools
+
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -342,6 +344,33 @@ class GroupView(Mapping):
 
 
 T = TypeVar("T")
+
+
+class ProgressCounter:
+    """A manually advanced progress report (see :meth:`StateView.counter`)."""
+
+    def __init__(self, items: Iterable[Any]) -> None:
+        self._it: Iterator[Any] | None = iter(items)
+
+    def update(self, n: int = 1) -> None:
+        """*n* more items done."""
+        if self._it is not None:
+            for _ in range(n):
+                next(self._it, None)
+
+    def close(self) -> None:
+        """Finish the report (idempotent)."""
+        it, self._it = self._it, None
+        close = getattr(it, "close", None)
+        if close is not None:
+            close()
+
+    def __enter__(self) -> "ProgressCounter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 Reporter = Callable[..., Iterable[Any]]
 """``reporter(items, *, desc, unit, total) -> iterable`` yielding the same items (e.g. a tqdm bar)."""
 
@@ -377,6 +406,14 @@ class StateView:
             return items
         desc = f"{self._step} {what}".strip()
         return self._reporter(items, desc=desc, unit=unit, total=total)
+
+    def counter(self, total: int, *, what: str = "", unit: str = "chunk") -> "ProgressCounter":
+        """Progress for work that finishes in callbacks rather than a loop (a streamed kernel)::
+
+            with state.counter(n_chunks, unit="chunk") as done:
+                kernel(..., on_chunk=lambda *_: done.update())
+        """
+        return ProgressCounter(self.progress(itertools.repeat(None, total), what=what, unit=unit, total=total))
 
     def _resolve(self, path: PathLike) -> tuple[Node | None, NodePath, tuple[str, ...]]:
         p = NodePath.parse(path)

@@ -63,6 +63,16 @@ def _features(text: str) -> tuple[str, ...]:
     return names
 
 
+def _seconds(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return v
+
+
 def _workers(text: str) -> int:
     try:
         n = int(text)
@@ -98,6 +108,11 @@ def _pipeline_options(with_inputs: bool = True) -> argparse.ArgumentParser:
     _step_option(g, "section_spike_times", "pad_margin", metavar=("PRE", "POST"))
     _step_option(g, "compute_sta", "cover_range", metavar=("START", "STOP"))
     g.add_argument("--features", type=_features, metavar="a,b", help="feature extractors to run (default: the standard set)")
+    g.add_argument("--eimage", action="store_true",
+                   help="also compute each unit's electrical image from the raw sensor stream (needs sensor data in the .cmcr)")
+    g.add_argument("--eimage-seconds", type=_seconds, metavar="S",
+                   help="electrical image analysis window from the recording start [s] (default: "
+                   f"{get_step('compute_eimage_sta').params['duration_s'].default:g}; implies --eimage)")
     g.add_argument("--immediate", action="store_true",
                    help="commit after every step (classic behaviour) instead of once at the end")
     return p
@@ -217,6 +232,8 @@ def _print_result(res: RunResult) -> None:
     _out(f"units       {res.n_units}")
     _out(f"sections    {', '.join(res.sections) or 'none'}")
     _out(f"STA units   {res.sta_units}")
+    if res.eimage_units:
+        _out(f"eimage units {res.eimage_units}")
     _out(f"file size   {human_bytes(res.bytes)}")
     _out(f"time        {res.seconds:.1f} s")
     if res.checkpoint is not None:
@@ -233,6 +250,8 @@ def _run_options(args: argparse.Namespace) -> dict[str, object]:
         pad_margin=None if args.pad_margin is None else tuple(args.pad_margin),
         cover_range=None if args.cover_range is None else tuple(args.cover_range),
         features=args.features,
+        eimage=bool(args.eimage or args.eimage_seconds is not None),
+        eimage_seconds=args.eimage_seconds,
         defer=not args.immediate,
         plugins=tuple(args.plugin),
     )

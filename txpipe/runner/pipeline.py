@@ -82,6 +82,9 @@ class RunConfig:
             this step.
         resume_from: a checkpoint (or earlier output) of this run: its journal must be a prefix of
             the plan (same steps, versions and parameters); only the remaining steps run.
+        eimage: also compute each unit's electrical image from the raw sensor stream right
+            after ``load_recording`` (step ``compute_eimage_sta``, its default parameters).
+        eimage_seconds: the electrical image's analysis window (s); None: the step's default.
         defer: True: one commit at the end; False: a commit after every step.
         overwrite: replace an existing *out* (WARNING ``overwrite``); False raises FileExistsError.
     """
@@ -102,6 +105,8 @@ class RunConfig:
     plugins: tuple[str, ...] = ()
     checkpoint_after: str | None = None
     resume_from: Path | None = None
+    eimage: bool = False
+    eimage_seconds: float | None = None
     defer: bool = True
     overwrite: bool = True
 
@@ -126,6 +131,7 @@ class RunResult:
     bytes: int
     seconds: float
     checkpoint: Path | None = None
+    eimage_units: int = 0
 
 
 def _only_playlist(playlist_file: Path, playlists: dict[str, tuple[str, ...]]) -> str:
@@ -173,8 +179,11 @@ def build_plan(cfg: RunConfig) -> tuple[PlannedStep, ...]:
         given["section_spike_times"]["pad_margin"] = cfg.pad_margin
     if cfg.cover_range is not None:
         given["compute_sta"]["cover_range"] = cfg.cover_range
-    return tuple(PlannedStep(name, get_step(name).canonical_params(given[name]))
-                 for name in PIPELINE_STEPS if name in cfg.steps)
+    names = [n for n in PIPELINE_STEPS if n in cfg.steps]
+    if (cfg.eimage or cfg.eimage_seconds is not None) and "load_recording" in names:
+        names.insert(names.index("load_recording") + 1, "compute_eimage_sta")
+        given["compute_eimage_sta"] = {} if cfg.eimage_seconds is None else {"duration_s": cfg.eimage_seconds}
+    return tuple(PlannedStep(name, get_step(name).canonical_params(given[name])) for name in names)
 
 
 def check_plan(plan: tuple[PlannedStep, ...]) -> None:
@@ -227,6 +236,7 @@ def check_options(
     features: tuple[str, ...] | list[str] | None = None,
     pad_margin: tuple[float, float] | None = None,
     cover_range: tuple[int, int] | None = None,
+    eimage_seconds: float | None = None,
     **_: Any,
 ) -> None:
     """Check run options that do not depend on a recording (``txpipe batch`` checks them once,
@@ -241,6 +251,8 @@ def check_options(
         get_step("section_spike_times").canonical_params({"pad_margin": pad_margin})
     if cover_range is not None:
         get_step("compute_sta").canonical_params({"cover_range": cover_range})
+    if eimage_seconds is not None:
+        get_step("compute_eimage_sta").canonical_params({"duration_s": eimage_seconds})
 
 
 def prepare(cfg: RunConfig) -> tuple[PlannedStep, ...]:
@@ -347,12 +359,15 @@ def _resume(cfg: RunConfig, plan: tuple[PlannedStep, ...]) -> PipelineSession:
 def _result(s: PipelineSession, out: Path, names: list[str], ckpt: Path | None) -> RunResult:
     st = s.state
     sections = tuple(st.keys("stimulus/section_time")) if "stimulus/section_time" in st else ()
-    sta_units = 0
+    sta_units = eimage_units = 0
     for uid in s.units:
         fpath = f"units/{uid}/features"
         if fpath in st and any(k.startswith("sta_") for k in st.keys(fpath)):
             sta_units += 1
-    return RunResult(out, s.dataset_id or "", tuple(names), len(s.units), sections, sta_units, 0, 0.0, ckpt)
+        if f"{fpath}/eimage_sta" in st:
+            eimage_units += 1
+    return RunResult(out, s.dataset_id or "", tuple(names), len(s.units), sections, sta_units, 0, 0.0, ckpt,
+                     eimage_units)
 
 
 def run_demo(out_dir: str | os.PathLike[str], *, defer: bool = True, n_units: int = 8, seed: int = 0) -> tuple[RunResult, Any]:
