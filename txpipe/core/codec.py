@@ -325,6 +325,11 @@ def write_value(parent: h5py.Group, name: str, value: Any, *, attrdict: bool = T
     return ds
 
 
+def _attr_array(value: Any) -> np.ndarray:
+    """The array an attribute value is stored as (str: variable-length UTF-8)."""
+    return np.array(value, dtype=STR_DTYPE) if isinstance(value, str) else np.asarray(value)
+
+
 def set_attr(obj: h5py.HLObject, name: str, value: Any) -> None:
     """Create (or replace) one attribute through h5py's low-level API.
 
@@ -332,7 +337,7 @@ def set_attr(obj: h5py.HLObject, name: str, value: Any) -> None:
     with their dtype) at about half the cost, which matters for files with tens of thousands
     of attributes.
     """
-    arr = np.array(value, dtype=STR_DTYPE) if isinstance(value, str) else np.asarray(value)
+    arr = _attr_array(value)
     oid = obj.id
     bname = name.encode("utf-8")
     if h5py.h5a.exists(oid, bname):
@@ -344,27 +349,66 @@ def set_attr(obj: h5py.HLObject, name: str, value: Any) -> None:
             aid.write(np.ascontiguousarray(arr))
 
 
-def write_attrs(obj: h5py.HLObject, attrs: dict[str, Any]) -> None:
-    """Write node attributes, recording Python scalar types so they read back exactly."""
+def stored_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
+    """The HDF5 attributes that hold node attributes *attrs*: each value in its stored type, plus
+    ``txpipe_attr_types`` recording Python scalar types so they read back exactly."""
+    out: dict[str, Any] = {}
     types = {}
     for k, v in attrs.items():
         if isinstance(v, np.generic):  # before the Python checks: np.float64 is a float subclass
-            set_attr(obj, k, v)
+            out[k] = v
         elif isinstance(v, bool):
-            set_attr(obj, k, np.bool_(v))
+            out[k] = np.bool_(v)
             types[k] = "bool"
         elif isinstance(v, int):
-            set_attr(obj, k, np.int64(v))
+            out[k] = np.int64(v)
             types[k] = "int"
         elif isinstance(v, float):
-            set_attr(obj, k, np.float64(v))
+            out[k] = np.float64(v)
             types[k] = "float"
         else:  # str, or a numeric array
-            set_attr(obj, k, v)
+            out[k] = v
             if isinstance(v, np.ndarray) and v.ndim == 0:  # h5py reads 0-d attributes back as scalars
                 types[k] = "ndarray0"
     if types:
-        set_attr(obj, ATTR_TYPES_ATTR, json.dumps(types, sort_keys=True))
+        out[ATTR_TYPES_ATTR] = json.dumps(types, sort_keys=True)
+    return out
+
+
+def write_attrs(obj: h5py.HLObject, attrs: dict[str, Any]) -> None:
+    """Write node attributes (see :func:`stored_attrs`)."""
+    for k, v in stored_attrs(attrs).items():
+        set_attr(obj, k, v)
+
+
+def attrs_stored_as(oid: Any, attrs: dict[str, Any]) -> bool:
+    """Whether the object *oid* (low-level id) holds exactly the attributes :func:`write_attrs`
+    writes for *attrs*, values compared byte for byte (strings as text)."""
+    want = stored_attrs(attrs)
+    if h5py.h5a.get_num_attrs(oid) != len(want):
+        return False
+    for k, v in want.items():
+        arr = _attr_array(v)
+        try:
+            aid = h5py.h5a.open(oid, k.encode("utf-8"))
+        except KeyError:
+            return False
+        with closing(aid):
+            if aid.shape != arr.shape:
+                return False
+            is_str = h5py.check_string_dtype(arr.dtype) is not None
+            if is_str != (h5py.check_string_dtype(aid.dtype) is not None) or (not is_str and aid.dtype != arr.dtype):
+                return False
+            if not arr.size:
+                continue
+            got = np.empty(arr.shape, dtype=arr.dtype)
+            aid.read(got)
+            if is_str:
+                if [x.decode("utf-8") if isinstance(x, bytes) else x for x in got.reshape(-1)] != list(arr.reshape(-1)):
+                    return False
+            elif not np.array_equal(got.reshape(-1).view(np.uint8), np.ascontiguousarray(arr).reshape(-1).view(np.uint8)):
+                return False
+    return True
 
 
 def replace_attrs(obj: h5py.HLObject, attrs: dict[str, Any]) -> None:
