@@ -397,8 +397,12 @@ def attrs_stored_as(oid: Any, attrs: dict[str, Any], markers: dict[str, str] | N
         with closing(aid):
             if aid.shape != arr.shape:
                 return False
-            is_str = h5py.check_string_dtype(arr.dtype) is not None
-            if is_str != (h5py.check_string_dtype(aid.dtype) is not None) or (not is_str and aid.dtype != arr.dtype):
+            is_str = isinstance(v, str)
+            tid = aid.get_type()  # compared as HDF5 types: cheaper than building a numpy dtype
+            if is_str:
+                if tid.get_class() != h5py.h5t.STRING or not tid.is_variable_str():
+                    return False
+            elif tid != h5py.h5t.py_create(arr.dtype, logical=True):
                 return False
             if not arr.size:
                 continue
