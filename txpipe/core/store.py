@@ -21,6 +21,7 @@ from typing import Any, Callable
 import h5py
 import numpy as np
 
+from txpipe.version import __version__
 from txpipe.core import atomic
 
 from txpipe.core import codec
@@ -187,8 +188,6 @@ def write_file(
             f.attrs["format"] = FORMAT
             if dataset_id is not None:
                 f.attrs.create("dataset_id", dataset_id, dtype=codec.STR_DTYPE)
-            from txpipe import __version__
-
             f.attrs["txpipe_version"] = __version__
             f.attrs["created_at"] = created_at or now
             f.attrs["updated_at"] = now

@@ -31,6 +31,7 @@ from txpipe.errors import ConfigurationError, InputFileError, TxpipeError
 from txpipe.runner.executors import Completed, Executor, SerialExecutor
 from txpipe.log import configure_logging
 from txpipe.core.dataset_id import dataset_id_for
+from txpipe.synth import make_recording
 from txpipe.runner.pipeline import RunConfig, build_plan, check_options, import_plugins, prepare, run_pipeline
 from txpipe.runner.progress import ProgressBar, progress_disabled
 
@@ -360,8 +361,6 @@ def synth_recordings(out_dir: str | os.PathLike[str], *, count: int = 1, name: s
     ``seed, seed+1, …``. *synth_options* are passed to :func:`txpipe.synth.make_recording`.
     Returns the :class:`~txpipe.synth.GroundTruth` of each.
     """
-    from txpipe.synth import make_recording
-
     if count < 1:
         raise ConfigurationError(f"count must be at least 1, got {count}")
     out = Path(out_dir)

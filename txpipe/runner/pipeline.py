@@ -31,6 +31,7 @@ from txpipe.core.session import PipelineSession, pipeline_session
 from txpipe.core.step import get_step
 from txpipe.mcs.movies import noise_movie, step_movie
 from txpipe.runner.progress import ProgressBar, unit_progress
+from txpipe.synth import make_recording
 from txpipe.mcs.stimulus_config import load_configs
 from txpipe.steps.add_section_time import playlist_movies
 from txpipe.steps.compute_sta import check_movie_file
@@ -379,8 +380,6 @@ def run_demo(out_dir: str | os.PathLike[str], *, defer: bool = True, n_units: in
         The :class:`RunResult` (output ``out_dir/{dataset_id}.h5``) and the recording's
         :class:`~txpipe.synth.GroundTruth`.
     """
-    from txpipe.synth import make_recording
-
     out_dir = Path(out_dir).expanduser().absolute()
     truth = make_recording(out_dir / "recording", n_units=n_units, seed=seed)
     cfg = RunConfig(
