@@ -103,6 +103,16 @@ class TestCommandDisplay:
                              tty=True)
         assert code == 0 and "%|" not in err and "step/s" not in err
 
+    def test_batch_shows_recordings_then_steps_on_a_terminal(self, small_rec, tmp_path):
+        """``txpipe batch --workers 1`` on a terminal: a bar over recordings with the run's step
+        and unit bars nested below it (worker processes draw nothing)."""
+        from pathlib import Path
+
+        here = Path(small_rec.paths["cmcr"]).parent
+        code, err = _run_cli(["batch", str(here), "-o", str(tmp_path / "out"), "--workers", "1"], tty=True)
+        assert code == 0, err
+        assert "recording/s" in err and "1/1" in err and "step/s" in err and "unit/s" in err
+
     def test_report_shows_sections_on_a_terminal(self, small_rec, tmp_path):
         """``txpipe report`` on a terminal draws a bar over the report's sections."""
         out = tmp_path / "r.h5"

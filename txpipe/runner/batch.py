@@ -16,7 +16,9 @@ cluster scheduler) is reported the same way, and the other recordings carry on.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import multiprocessing
 import os
 import time
 from collections.abc import Sequence
@@ -243,8 +245,8 @@ def run_task(task: Task) -> Outcome:
         did = str(cfg.dataset_id or Path(cfg.cmtr).stem)
     t0 = time.perf_counter()
     try:
-        with progress_disabled():
-            res = run_pipeline(cfg)
+        with progress_disabled() if multiprocessing.parent_process() is not None else contextlib.nullcontext():
+            res = run_pipeline(cfg)  # in this process (--workers 1): its bars nest under the batch bar
     except Exception as exc:  # failures are data (module docstring); the type and message are kept
         return Outcome(did, str(cfg.out), "failed", type(exc).__name__, _one_line(exc), time.perf_counter() - t0)
     return Outcome(res.dataset_id, str(res.path), "ok", seconds=time.perf_counter() - t0)
