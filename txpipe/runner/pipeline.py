@@ -189,8 +189,8 @@ def build_plan(cfg: RunConfig) -> tuple[PlannedStep, ...]:
 
 def check_plan(plan: tuple[PlannedStep, ...]) -> None:
     """
-    Everything about a plan that can be checked before its first step, in about a millisecond
-    per step: each step's parameters and preflight (:meth:`~txpipe.core.step.Step.check`: input
+    Everything about a plan that can be checked before its first step (a few milliseconds):
+    each step's parameters and preflight (:meth:`~txpipe.core.step.Step.check`: input
     files exist, the playlist is in the playlist file, feature names are registered), then the
     movies the later steps will need: a stimulus config for every playlist movie, the dense-noise
     movie's ``.npy``, a step movie when ``step_response`` is asked for by name.
