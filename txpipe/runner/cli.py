@@ -160,6 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue from a checkpoint of the same run (e.g. OUT.after-STEP.h5): its steps are kept, "
                    "the remaining ones run; fails if its journal does not match this run's plan")
     p.add_argument("--no-overwrite", action="store_true", help="fail if OUT exists instead of replacing it")
+    p.add_argument("--force-overwrite-foreign", action="store_true",
+                   help="replace OUT even if it exists and is not a txpipe file (never allowed for an input)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("batch", parents=[common, popts], help="run the pipeline on many recordings",
@@ -260,7 +262,8 @@ def _run_options(args: argparse.Namespace) -> dict[str, object]:
 def cmd_run(args: argparse.Namespace) -> int:
     cfg = RunConfig(cmcr=args.cmcr, cmtr=args.cmtr, out=args.out, dataset_id=args.dataset_id,
                     checkpoint_after=args.checkpoint_after, resume_from=args.resume_from,
-                    overwrite=not args.no_overwrite, **_run_options(args))
+                    overwrite=not args.no_overwrite, force_overwrite_foreign=args.force_overwrite_foreign,
+                    **_run_options(args))
     res = run_pipeline(cfg)
     _out(f"ran         {' → '.join(res.steps)} ({'immediate' if args.immediate else 'deferred'})")
     _print_result(res)
