@@ -158,3 +158,40 @@ def test_session_answers_the_lab_attributes() -> None:
     assert s.save_state is SaveState.DEFERRED and s.is_deferred and not s.is_saved
     assert s.unit_count == 0 and dict(s.units) == {} and s.completed_steps == set() and s.warnings == []
     assert s.memory_estimate_gb == 0.0
+
+
+LAB_SCRIPT_HEADER = '''\
+from hdmea.pipeline import create_session, load_recording, load_recording_with_eimage_sta, extract_features
+from hdmea.io import add_section_time, section_spike_times
+from hdmea.io.section_time import add_section_time_analog
+from hdmea.features import compute_sta
+import logging
+if True:
+    from hdmea.pipeline import add_section_time as ast2
+'''
+
+
+def test_documented_sed_line_rewrites_the_lab_imports(tmp_path) -> None:
+    """The ``sed`` command of docs/migrating-from-hdmea.md turns the lab's imports into working ones."""
+    import re
+    import shlex
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    if shutil.which("sed") is None:
+        pytest.skip("no sed on this machine")
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "migrating-from-hdmea.md").read_text()
+    (cmd,) = [line for block in re.findall(r"```bash\n(.*?)```", doc, flags=re.S) for line in block.splitlines()
+              if line.startswith("sed ")]
+    script = tmp_path / "my_script.py"
+    script.write_text(LAB_SCRIPT_HEADER)
+    subprocess.run(shlex.split(cmd), cwd=tmp_path, check=True)
+    text = script.read_text()
+    assert "from hdmea" not in text and text.count("from txpipe.compat.hdmea.") == 5
+    ns: dict = {}
+    exec(compile(text, str(script), "exec"), ns)
+    from txpipe.compat.hdmea import features, io, pipeline
+
+    assert ns["compute_sta"] is features.compute_sta and ns["section_spike_times"] is io.section_spike_times
+    assert ns["create_session"] is pipeline.create_session and ns["ast2"] is io.add_section_time
