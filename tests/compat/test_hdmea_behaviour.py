@@ -245,6 +245,11 @@ def test_config_overrides_go_to_the_features_that_declare_them(clean_env: Path, 
     assert s.journal[-1].params["params"] == {"baseline_127": {key: known[key]}}
     with pytest.raises(ParameterError, match="start_time_us"):
         extract_features(fresh, ["frif"], config_overrides={"start_time_us": 0})
+    # features=None: txpipe's default features, each given the keys it declares
+    extract_features(fresh, config_overrides={key: known[key]}, force=True)
+    s = txpipe.PipelineSession.load(fresh)
+    assert s.journal[-1].params["features"] is None
+    assert s.journal[-1].params["params"] == {"baseline_127": {key: known[key]}}
 
 
 def test_load_recording_needs_both_files(clean_env: Path, rec) -> None:

@@ -19,6 +19,7 @@ from txpipe.compat.hdmea.results import ExtractionResult, LoadResult, LoadWithEI
 from txpipe.core.paths import UNITS, unit_id_for
 from txpipe.errors import ConfigurationError, ParameterError
 from txpipe.features import get_extractor, list_extractors
+from txpipe.steps.extract_features import DEFAULT_FEATURES
 
 log = structlog.get_logger("txpipe")
 
@@ -224,7 +225,7 @@ def extract_features(
         names = [f for f in features if f in known]
         for f in failed:
             log.warning("hdmea_unknown_feature", feature=f, registered=sorted(known))
-    params = _split_overrides(names if names is not None else [], config_overrides)
+    params = _split_overrides(names if names is not None else list(DEFAULT_FEATURES), config_overrides)
     if names is not None and not names:
         # nothing txpipe can run: report like the lab, without touching the file or session
         msg = [f"no feature extractor named {f!r} (registered: {', '.join(sorted(list_extractors()))})" for f in failed]
