@@ -266,3 +266,20 @@ def test_plain_txpipe_session_accepted(clean_env: Path, rec) -> None:
         assert compute_sta is not None
     with h5py.File("plain.h5", "r") as f:
         assert len(f["units"]) == 4
+
+
+def test_loaded_session_keeps_the_lab_attributes(clean_env: Path, rec) -> None:
+    """After save and load the step names are str (the lab's came back as bytes, failing every check)."""
+    from txpipe.compat.hdmea.pipeline import PipelineSession
+
+    s = load_recording(rec.paths["cmcr"], rec.paths["cmtr"], session=create_session(output_dir="out"))
+    s = add_section_time(playlist_name=rec.playlist_name, playlist_file_path=rec.paths["playlist"],
+                         movie_length_file_path=rec.paths["movie_length"], session=s)
+    p = s.save()
+    back = PipelineSession.load(p)
+    assert isinstance(back, PipelineSession) and back.is_saved and back.hdf5_path == p
+    assert back.completed_steps == {"load_recording", "add_section_time"} and "load_recording" in back.completed_steps
+    assert back.unit_count == 4 and list(back.units) == list(s.units)
+    np.testing.assert_array_equal(back.units["unit_002"]["spike_times"], s.units["unit_002"]["spike_times"])
+    back = section_spike_times(config_dir=rec.paths["stimuli_dir"], session=back)  # writes through to its file
+    assert PipelineSession.load(p).completed_steps == {"load_recording", "add_section_time", "section_spike_times"}
