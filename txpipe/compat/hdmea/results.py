@@ -30,8 +30,8 @@ class LoadWithEImageSTAResult:
     """``load_recording_with_eimage_sta``: as :class:`LoadResult`, plus the electrical image.
 
     ``units_with_sta``: units whose electrical image averaged at least one spike;
-    ``elapsed_seconds``: the whole call, s; ``filter_time_seconds``: the electrical-image step, s
-    (high-pass filtering and averaging happen in one pass over the sensor stream).
+    ``elapsed_seconds``: the whole call, s; ``filter_time_seconds``: the part of it spent
+    high-pass filtering the sensor stream, s.
     """
 
     hdf5_path: Path

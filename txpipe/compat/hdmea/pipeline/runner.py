@@ -16,7 +16,6 @@ import structlog
 import txpipe
 from txpipe.compat.hdmea.ignored import note_ignored
 from txpipe.compat.hdmea.results import ExtractionResult, LoadResult, LoadWithEImageSTAResult
-from txpipe.core.paths import UNITS, unit_id_for
 from txpipe.errors import ConfigurationError, ParameterError
 from txpipe.features import get_extractor, list_extractors
 from txpipe.steps.extract_features import DEFAULT_FEATURES
@@ -78,44 +77,6 @@ def load_recording(
     return LoadResult(Path(r.hdf5_path), r.dataset_id, r.num_units, True, list(r.warnings))
 
 
-def _eimage_unit_ids(unit_ids: Sequence[Any] | None) -> list[str] | None:
-    """The lab's unit selection as txpipe unit ids: ``"unit_007"`` as is; ``7`` or ``"7"`` (the
-    CMTR unit number) becomes ``"unit_007"``."""
-    if unit_ids is None:
-        return None
-    if isinstance(unit_ids, (str, int)):
-        unit_ids = [unit_ids]
-    out = []
-    for u in unit_ids:
-        if isinstance(u, int) and not isinstance(u, bool):
-            out.append(unit_id_for(u))
-        elif isinstance(u, str) and u.strip().isdigit():
-            out.append(unit_id_for(int(u)))
-        elif isinstance(u, str):
-            out.append(u)
-        else:
-            raise ParameterError(f"load_recording_with_eimage_sta: unit_ids entries must be unit ids or unit numbers, got {u!r}")
-    return out
-
-
-EIMAGE_FEATURE = "eimage_sta"
-
-
-def _units_with_eimage(s: txpipe.PipelineSession) -> int:
-    """Units whose electrical image averaged at least one spike."""
-    n = 0
-    for uid in s.units:
-        path = UNITS / uid / "features" / EIMAGE_FEATURE
-        if not s.state.is_group(path):
-            continue
-        data = path / "data"
-        used = s.state.attrs(data).get("n_spikes") if data in s.state else None
-        if used is None:
-            used = s.state.attrs(path).get("n_spikes", 0)
-        n += int(used) > 0
-    return n
-
-
 def load_recording_with_eimage_sta(
     cmcr_path: PathLike,
     cmtr_path: PathLike,
@@ -140,7 +101,8 @@ def load_recording_with_eimage_sta(
 
     The electrical-image parameters keep the lab's names and units: ``duration_s`` (s of
     recording analysed from its start), ``spike_limit`` (spikes per unit), ``unit_ids``
-    (None: every unit; unit ids or CMTR unit numbers), ``window_range`` (samples before/after
+    (None: every unit; unit ids such as ``"unit_007"`` or CMTR unit numbers such as ``7`` or
+    ``"7"``), ``window_range`` (samples before/after
     the spike), ``cutoff_hz`` and ``filter_order`` (Butterworth high-pass), ``skip_highpass``,
     ``chunk_duration_s`` (s of sensor data in memory at once; the result does not depend on it).
     ``load_unit_meta`` and ``load_sys_meta`` have no effect: txpipe always stores the CMTR unit
@@ -152,24 +114,22 @@ def load_recording_with_eimage_sta(
     fn = "load_recording_with_eimage_sta"
     note_ignored(fn, "load_unit_meta", load_unit_meta, True, "txpipe always stores the CMTR unit table")
     note_ignored(fn, "load_sys_meta", load_sys_meta, True, "txpipe always stores both files' attributes")
-    eimage = dict(duration_s=duration_s, spike_limit=spike_limit, unit_ids=_eimage_unit_ids(unit_ids),
-                  window_range=tuple(window_range), cutoff_hz=cutoff_hz, filter_order=filter_order,
-                  skip_highpass=skip_highpass, chunk_duration_s=chunk_duration_s)
+    eimage = dict(duration_s=duration_s, spike_limit=spike_limit, unit_ids=unit_ids, window_range=window_range,
+                  cutoff_hz=cutoff_hz, filter_order=filter_order, skip_highpass=skip_highpass,
+                  chunk_duration_s=chunk_duration_s)
     t0 = time.perf_counter()
     if session is not None:
         s = _check_session(fn, session)
         cmcr, cmtr = _pair(fn, cmcr_path, cmtr_path, s)
-        txpipe.load_recording(cmcr, cmtr, dataset_id if dataset_id is not None else s.dataset_id, session=s)
-        return s.compute_eimage_sta(**eimage)
+        did = dataset_id if dataset_id is not None else s.dataset_id
+        return txpipe.load_recording_with_eimage_sta(cmcr, cmtr, did, session=s, **eimage)
     cmcr, cmtr = _pair(fn, cmcr_path, cmtr_path)
     r = txpipe.load_recording_with_eimage_sta(cmcr, cmtr, dataset_id, output_dir=output_dir, force=force, **eimage)
-    elapsed = time.perf_counter() - t0
-    done = txpipe.PipelineSession.load(r.hdf5_path)
-    entries = [e for e in done.journal if e.step == "compute_eimage_sta"]
-    warnings = [str(w) for e in done.journal for w in e.notes.get("warnings", ())]
-    return LoadWithEImageSTAResult(Path(r.hdf5_path), str(done.dataset_id), len(done.units), _units_with_eimage(done), True,
-                                   round(elapsed, 6), entries[-1].duration_s if entries else 0.0,
-                                   list(getattr(r, "warnings", [])) or warnings)
+    done = txpipe.PipelineSession.load(r.hdf5_path)  # lazy: only the journal and small values are read
+    image = [e for e in done.journal if e.step == "compute_eimage_sta"][-1]
+    return LoadWithEImageSTAResult(Path(r.hdf5_path), str(done.dataset_id), len(done.units),
+                                   r.units_processed - r.units_without_spikes, True, round(time.perf_counter() - t0, 6),
+                                   float(image.notes.get("filter_seconds", 0.0)), list(r.warnings))
 
 
 def _split_overrides(features: list[str], config_overrides: dict[str, Any] | None) -> dict[str, dict[str, Any]] | None:
