@@ -51,8 +51,8 @@ def lab_script(cmcr: str, cmtr: str, playlist: str, *, eimage: bool) -> dict[str
     out: dict[str, Any] = {}
     # --- pipeline_test.py: classic calls, each saving immediately ---
     if eimage:
-        result = load_recording_with_eimage_sta(cmcr_path=cmcr, cmtr_path=cmtr, force=True, duration_s=1.0,
-                                                spike_limit=10000, window_range=(-10, 40), chunk_duration_s=0.3)
+        result = load_recording_with_eimage_sta(cmcr_path=cmcr, cmtr_path=cmtr, force=True, duration_s=0.5,
+                                                spike_limit=10000, window_range=(-10, 40), chunk_duration_s=0.2)
     else:
         result = load_recording(cmcr_path=cmcr, cmtr_path=cmtr, force=True)
     out["load"] = result
@@ -67,7 +67,7 @@ def lab_script(cmcr: str, cmtr: str, playlist: str, *, eimage: bool) -> dict[str
     # --- pipeline_session.py: deferred session, one save at the end ---
     session = create_session(dataset_id="session-Rec", output_dir="session_out")
     if eimage:
-        session = load_recording_with_eimage_sta(cmcr_path=cmcr, cmtr_path=cmtr, duration_s=1.0, spike_limit=10000,
+        session = load_recording_with_eimage_sta(cmcr_path=cmcr, cmtr_path=cmtr, duration_s=0.5, spike_limit=10000,
                                                  window_range=(-10, 40), unit_ids=["2", "7"], session=session)
     else:
         session = load_recording(cmcr_path=cmcr, cmtr_path=cmtr, session=session)
@@ -136,7 +136,7 @@ def check_script_results(out: dict[str, Any], rec: synth.GroundTruth, *, eimage:
     plain = txpipe.load_recording(out["session"].source_files["cmcr_path"], out["session"].source_files["cmtr_path"],
                                   "session-Rec", defer_save=True)
     if eimage:
-        plain.compute_eimage_sta(duration_s=1.0, spike_limit=10000, window_range=(-10, 40), unit_ids=["unit_002", "unit_007"])
+        plain.compute_eimage_sta(duration_s=0.5, spike_limit=10000, window_range=(-10, 40), unit_ids=["unit_002", "unit_007"])
     plain.add_section_time(rec.playlist_name, playlist_file=rec.paths["playlist"], movie_length_file=rec.paths["movie_length"],
                            lenient=True)
     plain.section_spike_times(config_dir=rec.paths["stimuli_dir"]).compute_sta(stimuli_dir=rec.paths["stimuli_dir"])
@@ -156,7 +156,7 @@ def test_lab_scripts_run_unchanged(rec: synth.GroundTruth, lab_env: None) -> Non
 @pytest.fixture(scope="module")
 def sensor_rec(tmp_path_factory: pytest.TempPathFactory) -> synth.GroundTruth:
     """A synthetic recording with the raw sensor stream (for the electrical image)."""
-    return synth.make_recording(tmp_path_factory.mktemp("hdmea_sensor"), seed=12, sensor_seconds=1.0)
+    return synth.make_recording(tmp_path_factory.mktemp("hdmea_sensor"), seed=12, sensor_seconds=0.5)
 
 
 def test_lab_scripts_with_electrical_image(sensor_rec: synth.GroundTruth, lab_env: None, monkeypatch) -> None:
