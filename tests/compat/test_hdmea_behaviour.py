@@ -283,3 +283,18 @@ def test_loaded_session_keeps_the_lab_attributes(clean_env: Path, rec) -> None:
     np.testing.assert_array_equal(back.units["unit_002"]["spike_times"], s.units["unit_002"]["spike_times"])
     back = section_spike_times(config_dir=rec.paths["stimuli_dir"], session=back)  # writes through to its file
     assert PipelineSession.load(p).completed_steps == {"load_recording", "add_section_time", "section_spike_times"}
+
+
+def test_force_guards_classic_calls_only(clean_env: Path, fresh: Path, rec) -> None:
+    kw = dict(playlist_name=rec.playlist_name, playlist_file_path=rec.paths["playlist"],
+              movie_length_file_path=rec.paths["movie_length"])
+    assert add_section_time(hdf5_path=fresh, **kw) is True
+    before = fresh.read_bytes()
+    with pytest.raises(FileExistsError, match="force=True"):
+        add_section_time(hdf5_path=fresh, **kw)
+    assert fresh.read_bytes() == before
+    assert add_section_time(hdf5_path=fresh, force=True, **kw) is True
+    s = txpipe.PipelineSession.load(fresh, defer=True)
+    assert add_section_time(session=s, **kw) is s  # the session recomputes, as documented
+    assert [e.step for e in s.journal].count("add_section_time") == 3
+    s._discarded = True
