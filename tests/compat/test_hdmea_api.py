@@ -6,7 +6,7 @@ with each parameter's name, kind and default exactly as the lab declares them. T
 accept every lab call: each lab parameter exists with the same kind (positional parameters at the
 same position) and the same default; a parameter the lab requires may have a default in the shim
 (e.g. ``hdf5_path`` may be left out when ``session=`` is given). Extra shim parameters must be
-keyword-only with a default, so no lab call can bind to them by accident.
+keyword-only with a default (or ``**kwargs``), so no lab call can bind to them by accident.
 """
 
 from __future__ import annotations
@@ -80,11 +80,14 @@ LAB_RESULTS = {
 }
 LAB_RESULTS_EXPORTED = {"txpipe.compat.hdmea.pipeline": ["LoadResult", "LoadWithEImageSTAResult", "ExtractionResult"]}
 
-LAB_SESSION_PROPERTIES = ["dataset_id", "save_state", "hdf5_path", "output_dir", "units", "completed_steps", "warnings",
-                          "source_files", "is_saved", "is_deferred", "unit_count", "memory_estimate_gb"]
+LAB_SESSION_PROPERTIES = ["dataset_id", "save_state", "hdf5_path", "output_dir", "units", "metadata", "stimulus",
+                          "completed_steps", "warnings", "source_files", "is_saved", "is_deferred", "unit_count",
+                          "memory_estimate_gb"]
 LAB_SESSION_METHODS = {
     "save": [("output_path", P, None), ("overwrite", K, False)],
     "checkpoint": [("path", P, REQUIRED), ("checkpoint_name", K, None), ("overwrite", K, True)],
+    "ensure_saved": [("default_path", P, None)],
+    "load": [("path", P, REQUIRED)],
 }
 
 CASES = [(mod, name, params) for mod, fns in LAB_FUNCTIONS.items() for name, params in fns.items()]
@@ -109,7 +112,7 @@ def check_signature(fn: object, lab: list[tuple[str, str, object]]) -> None:
             assert p.default == default and type(p.default) is type(default), f"{name!r}: {p.default!r} != lab {default!r}"
     lab_names = {n for n, _, _ in lab}
     for name, p in params.items():
-        if name not in lab_names:
+        if name not in lab_names and p.kind is not inspect.Parameter.VAR_KEYWORD:
             assert p.kind is inspect.Parameter.KEYWORD_ONLY and p.default is not inspect.Parameter.empty, \
                 f"extra parameter {name!r} must be keyword-only with a default"
 
@@ -157,7 +160,7 @@ def test_session_answers_the_lab_attributes() -> None:
     assert s.dataset_id == "2025.04.10-11.12.57-Rec"
     assert s.save_state is SaveState.DEFERRED and s.is_deferred and not s.is_saved
     assert s.unit_count == 0 and dict(s.units) == {} and s.completed_steps == set() and s.warnings == []
-    assert s.memory_estimate_gb == 0.0
+    assert s.memory_estimate_gb == 0.0 and dict(s.metadata) == {} and dict(s.stimulus) == {}
 
 
 LAB_SCRIPT_HEADER = '''\

@@ -189,6 +189,9 @@ def test_session_units_mapping_is_read_only_and_complete(clean_env: Path, rec) -
     with pytest.raises((TypeError, ValueError)):
         u["spike_times"][0] = 1
     assert s.source_files == {"cmcr_path": Path(rec.paths["cmcr"]).absolute(), "cmtr_path": Path(rec.paths["cmtr"]).absolute()}
+    assert s.metadata["acquisition_rate"] == rec.fs_hz
+    np.testing.assert_array_equal(s.metadata["frame_timestamps"], rec.frame_onsets)
+    assert set(s.stimulus["light_reference"]) >= {"raw_ch1", "raw_ch2"}
     # memory_estimate_gb is the session's held bytes in GiB
     assert s.memory_estimate_gb == pytest.approx(s.nbytes / 2**30) and s.nbytes >= 2 * 4 * rec.n_samples  # two float32 light-reference channels at least
 
@@ -298,3 +301,14 @@ def test_force_guards_classic_calls_only(clean_env: Path, fresh: Path, rec) -> N
     assert add_section_time(session=s, **kw) is s  # the session recomputes, as documented
     assert [e.step for e in s.journal].count("add_section_time") == 3
     s._discarded = True
+
+
+def test_ensure_saved_takes_the_labs_default_path(clean_env: Path, rec, tmp_path: Path) -> None:
+    s = load_recording(rec.paths["cmcr"], rec.paths["cmtr"], session=create_session(output_dir="out"))
+    with capture_logs() as logs:
+        p = s.ensure_saved(tmp_path / "here.h5")
+    assert p == (tmp_path / "here.h5").absolute() and s.is_saved and p.exists()
+    assert [e["path"] for e in logs if e["event"] == "implicit_save"] == [str(p)]
+    with capture_logs() as logs:
+        assert s.ensure_saved() == p  # already saved: nothing written
+    assert not [e for e in logs if e["event"] in ("implicit_save", "commit")]

@@ -11,13 +11,14 @@ the unit's data), ``memory_estimate_gb``, ``is_saved``/``is_deferred``, ``source
 from __future__ import annotations
 
 import os
+from types import MappingProxyType
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import txpipe
 from txpipe import SaveState
-from txpipe.core.paths import SOURCE_FILES, UNITS
+from txpipe.core.paths import METADATA, SOURCE_FILES, STIMULUS, UNITS
 from txpipe.core.tree import GroupView, StateView
 from txpipe.steps.load_recording import derive_dataset_id
 
@@ -130,6 +131,19 @@ class PipelineSession(txpipe.PipelineSession):
         return UnitsView(self.state)
 
     @property
+    def metadata(self) -> Mapping[str, Any]:
+        """Read-only view of ``/metadata`` (acquisition_rate, frame_timestamps, sys_meta …)."""
+        return self._group(METADATA)
+
+    @property
+    def stimulus(self) -> Mapping[str, Any]:
+        """Read-only view of ``/stimulus`` (light_reference, section_time, light_template)."""
+        return self._group(STIMULUS)
+
+    def _group(self, path: Any) -> Mapping[str, Any]:
+        return self.state[path] if self.state.is_group(path) else MappingProxyType({})
+
+    @property
     def memory_estimate_gb(self) -> float:
         """Memory held by the session, GiB: :attr:`nbytes` (all arrays, undo history included)."""
         return self.nbytes / BYTES_PER_GB
@@ -162,6 +176,17 @@ class PipelineSession(txpipe.PipelineSession):
         (FileExistsError); the session's own file is always updated.
         """
         return super().save(output_path, overwrite=overwrite)
+
+
+    def ensure_saved(self, default_path: str | os.PathLike[str] | None = None, *, reason: str | None = None) -> Path:  # type: ignore[override]
+        """
+        The session's file, saving first if some state is only in memory (the lab's signature:
+        *default_path* is where a never-saved session goes; default ``output_dir/{dataset_id}.h5``).
+        A save made here is logged as WARNING ``implicit_save``.
+        """
+        if default_path is not None and self.hdf5_path is None and self.is_deferred:
+            self._out_path = Path(default_path).absolute()
+        return super().ensure_saved(reason or "ensure_saved() was called on a session with unsaved steps")
 
 
 def create_session(
