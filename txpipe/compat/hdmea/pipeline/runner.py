@@ -32,8 +32,9 @@ def _check_session(function: str, session: Any) -> txpipe.PipelineSession:
 
 
 def _pair(function: str, cmcr_path: PathLike | None, cmtr_path: PathLike | None, session: Any = None) -> tuple[str, str]:
-    """Both input paths: as given, else those remembered by the session (``create_session``)."""
-    remembered = getattr(session, "_given_sources", {}) if session is not None else {}
+    """Both input paths: as given, else the session's ``source_files`` (from ``create_session``
+    or an earlier load)."""
+    remembered = getattr(session, "source_files", {}) if session is not None else {}
     cmcr = cmcr_path if cmcr_path is not None else remembered.get("cmcr_path")
     cmtr = cmtr_path if cmtr_path is not None else remembered.get("cmtr_path")
     if cmcr is None or cmtr is None:
