@@ -14,6 +14,7 @@ from typing import Any, Sequence
 import structlog
 
 import txpipe
+from txpipe.compat.hdmea.defaults import txpipe_default
 from txpipe.compat.hdmea.ignored import note_ignored
 from txpipe.compat.hdmea.results import ExtractionResult, LoadResult, LoadWithEImageSTAResult
 from txpipe.errors import ConfigurationError, ParameterError
@@ -21,6 +22,8 @@ from txpipe.features import get_extractor, list_extractors
 from txpipe.steps.extract_features import DEFAULT_FEATURES
 
 log = structlog.get_logger("txpipe")
+
+_EIMAGE = txpipe.load_recording_with_eimage_sta  # owns the electrical-image defaults (same as the lab's)
 
 PathLike = str | os.PathLike[str]
 
@@ -85,14 +88,14 @@ def load_recording_with_eimage_sta(
     *,
     output_dir: PathLike = "artifacts",
     force: bool = False,
-    duration_s: float = 120.0,
-    spike_limit: int = 10000,
-    unit_ids: Sequence[Any] | None = None,
-    window_range: tuple[int, int] = (-10, 40),
-    cutoff_hz: float = 100.0,
-    filter_order: int = 2,
-    skip_highpass: bool = False,
-    chunk_duration_s: float = 10.0,
+    duration_s: float = txpipe_default(_EIMAGE, "duration_s"),
+    spike_limit: int = txpipe_default(_EIMAGE, "spike_limit"),
+    unit_ids: Sequence[Any] | None = txpipe_default(_EIMAGE, "unit_ids"),
+    window_range: tuple[int, int] = txpipe_default(_EIMAGE, "window_range"),
+    cutoff_hz: float = txpipe_default(_EIMAGE, "cutoff_hz"),
+    filter_order: int = txpipe_default(_EIMAGE, "filter_order"),
+    skip_highpass: bool = txpipe_default(_EIMAGE, "skip_highpass"),
+    chunk_duration_s: float = txpipe_default(_EIMAGE, "chunk_duration_s"),
     load_unit_meta: bool = True,
     load_sys_meta: bool = True,
     session: Any = None,
