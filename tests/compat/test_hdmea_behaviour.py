@@ -312,3 +312,17 @@ def test_ensure_saved_takes_the_labs_default_path(clean_env: Path, rec, tmp_path
     with capture_logs() as logs:
         assert s.ensure_saved() == p  # already saved: nothing written
     assert not [e for e in logs if e["event"] in ("implicit_save", "commit")]
+
+
+def test_large_session_logs_the_labs_memory_warning(clean_env: Path, rec, monkeypatch) -> None:
+    from txpipe.compat.hdmea.pipeline import session as lab_session
+
+    with capture_logs() as logs:
+        s = load_recording(rec.paths["cmcr"], rec.paths["cmtr"], session=create_session())
+    assert not [e for e in logs if e["event"] == "hdmea_memory"]
+    monkeypatch.setattr(lab_session, "MEMORY_WARNING_GB", s.memory_estimate_gb / 2)
+    with capture_logs() as logs:
+        load_recording(rec.paths["cmcr"], rec.paths["cmtr"], session=s)
+    (w,) = [e for e in logs if e["event"] == "hdmea_memory"]
+    assert w["log_level"] == "warning" and w["memory_gb"] == pytest.approx(s.memory_estimate_gb, abs=1e-3)
+    s._discarded = True

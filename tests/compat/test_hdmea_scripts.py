@@ -75,6 +75,8 @@ def lab_script(cmcr: str, cmtr: str, playlist: str, *, eimage: bool) -> dict[str
     session = section_spike_times(pad_margin=(0.0, 0.0), session=session)
     session = compute_sta(cover_range=(-60, 0), session=session)
     session = extract_features(features=["frif"], session=session)
+    out["units_with_eimage_sta"] = sum(
+        1 for u in session.units.values() if "features" in u and "eimage_sta" in u.get("features", {}))
     out["units_with_frif"] = sum(1 for u in session.units.values() if "features" in u and "frif" in u.get("features", {}))
     out["unit_count"] = session.unit_count
     out["memory_estimate_gb"] = session.memory_estimate_gb
@@ -169,6 +171,14 @@ def test_lab_scripts_with_electrical_image(sensor_rec: synth.GroundTruth, lab_en
     load = out["load"]
     assert load.units_with_sta == len(sensor_rec.units) and load.filter_time_seconds > 0
     assert load.elapsed_seconds >= load.filter_time_seconds
+    assert out["units_with_eimage_sta"] == 2
+    window = int(0.5 * sensor_rec.fs_hz)  # duration_s=0.5 of the stream, in samples
     with h5py.File(out["session_hdf5_path"], "r") as f:
         with_image = sorted(u for u in f["units"] if "eimage_sta" in f[f"units/{u}/features"])
-    assert with_image == ["unit_002", "unit_007"]  # the lab's unit numbers "2", "7"
+        assert with_image == ["unit_002", "unit_007"]  # the lab's unit numbers "2", "7"
+        for uid in with_image:
+            d = f[f"units/{uid}/features/eimage_sta/data"]
+            assert d.shape == (50, 65, 65) and d.dtype == np.float32  # window_range (-10, 40): 50 lags
+            truth = next(u for u in sensor_rec.units if f"unit_{u.unit_num:03d}" == uid).spike_samples
+            inside = int(np.count_nonzero((truth - 10 >= 0) & (truth + 40 <= window)))
+            assert d.attrs["n_spikes"] == inside > 0

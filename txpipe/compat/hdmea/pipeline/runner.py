@@ -16,6 +16,7 @@ import structlog
 import txpipe
 from txpipe.compat.hdmea.defaults import txpipe_default
 from txpipe.compat.hdmea.ignored import note_ignored
+from txpipe.compat.hdmea.pipeline.session import warn_if_large
 from txpipe.compat.hdmea.results import ExtractionResult, LoadResult, LoadWithEImageSTAResult
 from txpipe.errors import ConfigurationError, ParameterError
 from txpipe.features import get_extractor, list_extractors
@@ -75,7 +76,9 @@ def load_recording(
     if session is not None:
         s = _check_session("load_recording", session)
         cmcr, cmtr = _pair("load_recording", cmcr_path, cmtr_path, s)
-        return txpipe.load_recording(cmcr, cmtr, dataset_id if dataset_id is not None else s.dataset_id, session=s)
+        txpipe.load_recording(cmcr, cmtr, dataset_id if dataset_id is not None else s.dataset_id, session=s)
+        warn_if_large(s)
+        return s
     cmcr, cmtr = _pair("load_recording", cmcr_path, cmtr_path)
     r = txpipe.load_recording(cmcr, cmtr, dataset_id, output_dir=output_dir, force=force or allow_overwrite)
     return LoadResult(Path(r.hdf5_path), r.dataset_id, r.num_units, True, list(r.warnings))
@@ -126,7 +129,9 @@ def load_recording_with_eimage_sta(
         s = _check_session(fn, session)
         cmcr, cmtr = _pair(fn, cmcr_path, cmtr_path, s)
         did = dataset_id if dataset_id is not None else s.dataset_id
-        return txpipe.load_recording_with_eimage_sta(cmcr, cmtr, did, session=s, **eimage)
+        txpipe.load_recording_with_eimage_sta(cmcr, cmtr, did, session=s, **eimage)
+        warn_if_large(s)
+        return s
     cmcr, cmtr = _pair(fn, cmcr_path, cmtr_path)
     r = txpipe.load_recording_with_eimage_sta(cmcr, cmtr, dataset_id, output_dir=output_dir, force=force, **eimage)
     done = txpipe.PipelineSession.load(r.hdf5_path)  # lazy: only the journal and small values are read

@@ -16,6 +16,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import structlog
+
 import txpipe
 from txpipe import SaveState
 from txpipe.core.paths import METADATA, SOURCE_FILES, STIMULUS, UNITS
@@ -27,6 +29,8 @@ from txpipe.steps.load_recording import derive_dataset_id
 EIMAGE_LOAD = "load_recording_with_eimage_sta"
 
 BYTES_PER_GB = 1024**3
+MEMORY_WARNING_GB = 8.0
+"""A session holding more than this after a load logs WARNING ``hdmea_memory`` (as the lab did)."""
 
 
 class UnitView(GroupView):
@@ -189,6 +193,17 @@ class PipelineSession(txpipe.PipelineSession):
         return super().ensure_saved(reason or "ensure_saved() was called on a session with unsaved steps")
 
 
+def warn_if_large(session: txpipe.PipelineSession) -> None:
+    """Log WARNING ``hdmea_memory`` if *session* holds more than :data:`MEMORY_WARNING_GB` GiB.
+
+    txpipe's own guard is ``PipelineSession(memory_limit=...)``, which refuses the step instead.
+    """
+    gb = session.nbytes / BYTES_PER_GB
+    if gb > MEMORY_WARNING_GB:
+        structlog.get_logger("txpipe").warning("hdmea_memory", dataset_id=session.dataset_id, memory_gb=round(gb, 3),
+                                               threshold_gb=MEMORY_WARNING_GB)
+
+
 def create_session(
     dataset_id: str | None = None,
     cmcr_path: str | os.PathLike[str] | None = None,
@@ -211,4 +226,4 @@ def create_session(
                            source_files={"cmcr_path": cmcr_path, "cmtr_path": cmtr_path})
 
 
-__all__ = ["PipelineSession", "SaveState", "UnitView", "UnitsView", "create_session"]
+__all__ = ["PipelineSession", "SaveState", "UnitView", "UnitsView", "create_session", "warn_if_large"]
