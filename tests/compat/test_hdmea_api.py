@@ -198,3 +198,25 @@ def test_documented_sed_line_rewrites_the_lab_imports(tmp_path) -> None:
 
     assert ns["compute_sta"] is features.compute_sta and ns["section_spike_times"] is io.section_spike_times
     assert ns["create_session"] is pipeline.create_session and ns["ast2"] is io.add_section_time
+
+
+def test_documented_config_example_is_valid(tmp_path, monkeypatch) -> None:
+    """The TOML example of docs/migrating-from-hdmea.md is read by txpipe.compat.hdmea.config as shown."""
+    import re
+    import tomllib
+    from pathlib import Path
+
+    from txpipe.compat.hdmea import config
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "migrating-from-hdmea.md").read_text()
+    (block,) = re.findall(r"```toml\n(.*?)```", doc, flags=re.S)
+    p = tmp_path / "config.toml"
+    p.write_text(block)
+    for s in config.SETTINGS.values():
+        monkeypatch.delenv(s.env, raising=False)
+    monkeypatch.setenv(config.CONFIG_ENV, str(p))
+    table = tomllib.loads(block)["hdmea"]
+    assert table and all(config.lookup(k) == v for k, v in table.items())
+    # and the documented variable names are the ones the code reads
+    for s in config.SETTINGS.values():
+        assert f"`{s.env}`" in doc and f"`{s.key}`" in doc
