@@ -16,6 +16,7 @@ from structlog.testing import capture_logs
 import txpipe
 from txpipe import synth
 from txpipe.compat.hdmea import config
+from txpipe.core.step import get_step
 from txpipe.compat.hdmea.features import compute_sta
 from txpipe.compat.hdmea.io import add_section_time, add_section_time_analog, section_spike_times
 from txpipe.compat.hdmea.pipeline import create_session, extract_features, load_recording
@@ -168,7 +169,8 @@ def test_allow_overwrite_acts_like_force(clean_env: Path, rec, tmp_path: Path) -
         load_recording(rec.paths["cmcr"], rec.paths["cmtr"], output_dir=tmp_path)
     third = load_recording(rec.paths["cmcr"], rec.paths["cmtr"], output_dir=tmp_path, allow_overwrite=True)
     assert third.warnings == [] and third.num_units == 4
-    assert txpipe.PipelineSession.load(third.hdf5_path).journal[-1].params.get("frame_threshold") is None
+    default = get_step("load_recording").params.defaults["frame_threshold"]
+    assert txpipe.PipelineSession.load(third.hdf5_path).journal[-1].params["frame_threshold"] == default != 0.2
 
 
 # --- the session's lab attributes -------------------------------------------------------------------

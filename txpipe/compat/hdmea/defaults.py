@@ -1,22 +1,23 @@
-"""Where the lab's default equals txpipe's, the shim reads txpipe's (one owner per default)."""
+"""Where the lab's default equals txpipe's, the shim reads txpipe's: the step's own declaration."""
 
 from __future__ import annotations
 
-import inspect
-from typing import Any, Callable
+from typing import Any
+
+from txpipe.core.step import get_step
 
 
-def txpipe_default(fn: Callable[..., Any], name: str) -> Any:
-    """The default of keyword *name* in txpipe function *fn*'s signature.
+def step_default(step_name: str, param: str) -> Any:
+    """The declared default of parameter *param* of the registered txpipe step *step_name*.
 
     Raises:
-        LookupError: *fn* has no such parameter, or it has no default (a txpipe change the shim
-            must follow; caught by the shim's tests at import).
+        LookupError: no such step or parameter, or the parameter is required (a txpipe change the
+            shim must follow; it fails at import, so the shim's tests catch it).
     """
-    p = inspect.signature(fn).parameters.get(name)
-    if p is None or p.default is inspect.Parameter.empty:
-        raise LookupError(f"{fn.__module__}.{fn.__qualname__} has no default for {name!r}")
-    return p.default
+    spec = get_step(step_name).params.specs.get(param)
+    if spec is None or spec.required:
+        raise LookupError(f"txpipe step {step_name!r} declares no default for {param!r}")
+    return spec.default
 
 
-__all__ = ["txpipe_default"]
+__all__ = ["step_default"]

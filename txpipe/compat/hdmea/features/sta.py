@@ -8,17 +8,16 @@ from typing import Any
 
 import txpipe
 from txpipe.compat.hdmea import config
-from txpipe.compat.hdmea.defaults import txpipe_default
+from txpipe.compat.hdmea.defaults import step_default
 from txpipe.compat.hdmea.ignored import note_ignored
 from txpipe.compat.hdmea.results import STAResult
 
-_STA = txpipe.compute_sta
 
 
 def compute_sta(
     hdf5_path: Any = None,
     *,
-    cover_range: tuple[int, int] = txpipe_default(_STA, "cover_range"),
+    cover_range: tuple[int, int] = step_default("compute_sta", "cover_range"),
     use_multiprocessing: bool = True,
     stimuli_dir: Any = None,
     force: bool = False,
@@ -41,7 +40,7 @@ def compute_sta(
     note_ignored(fn, "force", force, False, "txpipe always recomputes and replaces the STA")
     sdir = config.resolve("stimuli_dir", stimuli_dir, function=fn, argument="stimuli_dir")
     t0 = time.perf_counter()
-    r = _STA(hdf5_path, cover_range=cover_range, stimuli_dir=sdir, session=session)
+    r = txpipe.compute_sta(hdf5_path, cover_range=cover_range, stimuli_dir=sdir, session=session)
     if session is not None:
         return r
     return STAResult(None if r.hdf5_path is None else Path(r.hdf5_path), r.movie_name, r.units_processed, 0,

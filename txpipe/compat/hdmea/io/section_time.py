@@ -11,11 +11,9 @@ from typing import Any
 
 import txpipe
 from txpipe.compat.hdmea import config
-from txpipe.compat.hdmea.defaults import txpipe_default
+from txpipe.compat.hdmea.defaults import step_default
 from txpipe.errors import ParameterError
 
-_ST = txpipe.add_section_time
-_AN = txpipe.add_section_time_analog
 
 
 def add_section_time(
@@ -24,10 +22,10 @@ def add_section_time(
     *,
     playlist_file_path: Any = None,
     movie_length_file_path: Any = None,
-    repeats: int = txpipe_default(_ST, "repeats"),
-    pad_frame: int = txpipe_default(_ST, "pad_frame"),
-    pre_margin_frame_num: int = txpipe_default(_ST, "pre_margin_frame_num"),
-    post_margin_frame_num: int = txpipe_default(_ST, "post_margin_frame_num"),
+    repeats: int = step_default("add_section_time", "repeats"),
+    pad_frame: int = step_default("add_section_time", "pad_frame"),
+    pre_margin_frame_num: int = step_default("add_section_time", "pre_margin_frame_num"),
+    post_margin_frame_num: int = step_default("add_section_time", "post_margin_frame_num"),
     force: bool = False,
     session: Any = None,
     lenient: bool = True,
@@ -52,9 +50,9 @@ def add_section_time(
     fn = "add_section_time"
     playlist_file = config.resolve("playlist_file", playlist_file_path, function=fn, argument="playlist_file_path")
     movie_length_file = config.resolve("movie_length_file", movie_length_file_path, function=fn, argument="movie_length_file_path")
-    r = _ST(hdf5_path, playlist_name, playlist_file=playlist_file, movie_length_file=movie_length_file, repeats=repeats,
-            pad_frame=pad_frame, pre_margin_frame_num=pre_margin_frame_num, post_margin_frame_num=post_margin_frame_num,
-            lenient=lenient, force=force, session=session)
+    r = txpipe.add_section_time(hdf5_path, playlist_name, playlist_file=playlist_file, movie_length_file=movie_length_file,
+                                repeats=repeats, pad_frame=pad_frame, pre_margin_frame_num=pre_margin_frame_num,
+                                post_margin_frame_num=post_margin_frame_num, lenient=lenient, force=force, session=session)
     return r if session is not None else True
 
 
@@ -62,9 +60,9 @@ def add_section_time_analog(
     hdf5_path: Any = None,
     threshold_value: float | None = None,
     *,
-    movie_name: str = txpipe_default(_AN, "movie_name"),
-    plot_duration: float = txpipe_default(_AN, "plot_duration"),
-    repeat: int | None = txpipe_default(_AN, "repeat"),
+    movie_name: str = step_default("add_section_time_analog", "movie_name"),
+    plot_duration: float = step_default("add_section_time_analog", "plot_duration"),
+    repeat: int | None = step_default("add_section_time_analog", "repeat"),
     force: bool = False,
     session: Any = None,
     lenient: bool = True,
@@ -87,8 +85,8 @@ def add_section_time_analog(
     """
     if threshold_value is None:
         raise ParameterError("add_section_time_analog: threshold_value is required (ADC counts per sample)")
-    r = _AN(hdf5_path, threshold_value, movie_name=movie_name, plot_duration=plot_duration, repeat=repeat,
-            lenient=lenient, force=force, session=session)
+    r = txpipe.add_section_time_analog(hdf5_path, threshold_value, movie_name=movie_name, plot_duration=plot_duration,
+                                       repeat=repeat, lenient=lenient, force=force, session=session)
     return r if session is not None else True
 
 

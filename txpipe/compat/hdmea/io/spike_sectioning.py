@@ -11,11 +11,10 @@ from typing import Any
 
 import txpipe
 from txpipe.compat.hdmea import config
-from txpipe.compat.hdmea.defaults import txpipe_default
+from txpipe.compat.hdmea.defaults import step_default
 from txpipe.compat.hdmea.ignored import note_ignored
 from txpipe.compat.hdmea.results import SectionResult
 
-_SS = txpipe.section_spike_times
 LAB_TRIAL_REPEATS = 3
 
 
@@ -24,7 +23,7 @@ def section_spike_times(
     *,
     movie_names: list[str] | None = None,
     trial_repeats: int = LAB_TRIAL_REPEATS,
-    pad_margin: tuple[float, float] = txpipe_default(_SS, "pad_margin"),
+    pad_margin: tuple[float, float] = step_default("section_spike_times", "pad_margin"),
     force: bool = False,
     config_dir: Any = None,
     session: Any = None,
@@ -49,7 +48,8 @@ def section_spike_times(
                        "count", DeprecationWarning, stacklevel=2)
     note_ignored(fn, "trial_repeats", trial_repeats, LAB_TRIAL_REPEATS, "the stimulus configs give the trial count")
     cdir = config.resolve("stimulus_config_dir", config_dir, function=fn, argument="config_dir", required=False)
-    r = _SS(hdf5_path, pad_margin=pad_margin, movie_names=movie_names, config_dir=cdir, force=force, session=session)
+    r = txpipe.section_spike_times(hdf5_path, pad_margin=pad_margin, movie_names=movie_names, config_dir=cdir, force=force,
+                                   session=session)
     if session is not None:
         return r
     pre_s, post_s = r.pad_margin

@@ -14,7 +14,7 @@ from typing import Any, Sequence
 import structlog
 
 import txpipe
-from txpipe.compat.hdmea.defaults import txpipe_default
+from txpipe.compat.hdmea.defaults import step_default
 from txpipe.compat.hdmea.ignored import note_ignored
 from txpipe.compat.hdmea.pipeline.session import warn_if_large
 from txpipe.compat.hdmea.results import ExtractionResult, LoadResult, LoadWithEImageSTAResult
@@ -23,8 +23,6 @@ from txpipe.features import get_extractor, list_extractors
 from txpipe.steps.extract_features import DEFAULT_FEATURES
 
 log = structlog.get_logger("txpipe")
-
-_EIMAGE = txpipe.load_recording_with_eimage_sta  # owns the electrical-image defaults (same as the lab's)
 
 PathLike = str | os.PathLike[str]
 
@@ -91,14 +89,14 @@ def load_recording_with_eimage_sta(
     *,
     output_dir: PathLike = "artifacts",
     force: bool = False,
-    duration_s: float = txpipe_default(_EIMAGE, "duration_s"),
-    spike_limit: int = txpipe_default(_EIMAGE, "spike_limit"),
-    unit_ids: Sequence[Any] | None = txpipe_default(_EIMAGE, "unit_ids"),
-    window_range: tuple[int, int] = txpipe_default(_EIMAGE, "window_range"),
-    cutoff_hz: float = txpipe_default(_EIMAGE, "cutoff_hz"),
-    filter_order: int = txpipe_default(_EIMAGE, "filter_order"),
-    skip_highpass: bool = txpipe_default(_EIMAGE, "skip_highpass"),
-    chunk_duration_s: float = txpipe_default(_EIMAGE, "chunk_duration_s"),
+    duration_s: float = step_default("compute_eimage_sta", "duration_s"),
+    spike_limit: int = step_default("compute_eimage_sta", "spike_limit"),
+    unit_ids: Sequence[Any] | None = step_default("compute_eimage_sta", "unit_ids"),
+    window_range: tuple[int, int] = step_default("compute_eimage_sta", "window_range"),
+    cutoff_hz: float = step_default("compute_eimage_sta", "cutoff_hz"),
+    filter_order: int = step_default("compute_eimage_sta", "filter_order"),
+    skip_highpass: bool = step_default("compute_eimage_sta", "skip_highpass"),
+    chunk_duration_s: float = step_default("compute_eimage_sta", "chunk_duration_s"),
     load_unit_meta: bool = True,
     load_sys_meta: bool = True,
     session: Any = None,

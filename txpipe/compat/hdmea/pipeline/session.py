@@ -22,7 +22,7 @@ import txpipe
 from txpipe import SaveState
 from txpipe.core.paths import METADATA, SOURCE_FILES, STIMULUS, UNITS
 from txpipe.core.tree import GroupView, StateView
-from txpipe.steps.load_recording import derive_dataset_id
+from txpipe.core.dataset_id import dataset_id_for
 
 #: The lab's name of the combined load + electrical-image step, answered by ``completed_steps``
 #: when both txpipe steps have run.
@@ -221,7 +221,7 @@ def create_session(
         ConfigurationError: an unusable dataset id.
     """
     if dataset_id is None and (cmtr_path or cmcr_path):
-        dataset_id = derive_dataset_id(cmtr_path or cmcr_path)  # type: ignore[arg-type]
+        dataset_id = dataset_id_for(cmtr_path or cmcr_path)  # type: ignore[arg-type]
     return PipelineSession(dataset_id, output_dir=output_dir,
                            source_files={"cmcr_path": cmcr_path, "cmtr_path": cmtr_path})
 
