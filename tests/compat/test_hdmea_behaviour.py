@@ -219,7 +219,7 @@ def test_warnings_collect_step_notes(clean_env: Path, rec) -> None:
     s = add_section_time_analog(threshold_value=3e4, plot_duration=10.0, repeat=3, session=s)
     assert s.warnings == ["repeat=3 asked, only 1 onset(s) found"]
     assert np.asarray(s.state["stimulus/section_time/iprgc_test"]).shape == (1, 2)
-    s._discarded = True
+    s.discard()
 
 
 # --- calls that differ from txpipe's own -----------------------------------------------------------
@@ -302,7 +302,7 @@ def test_force_guards_classic_calls_only(clean_env: Path, fresh: Path, rec) -> N
     s = txpipe.PipelineSession.load(fresh, defer=True)
     assert add_section_time(session=s, **kw) is s  # the session recomputes, as documented
     assert [e.step for e in s.journal].count("add_section_time") == 3
-    s._discarded = True
+    s.discard()
 
 
 def test_ensure_saved_takes_the_labs_default_path(clean_env: Path, rec, tmp_path: Path) -> None:
@@ -327,4 +327,4 @@ def test_large_session_logs_the_labs_memory_warning(clean_env: Path, rec, monkey
         load_recording(rec.paths["cmcr"], rec.paths["cmtr"], session=s)
     (w,) = [e for e in logs if e["event"] == "hdmea_memory"]
     assert w["log_level"] == "warning" and w["memory_gb"] == pytest.approx(s.memory_estimate_gb, abs=1e-3)
-    s._discarded = True
+    s.discard()

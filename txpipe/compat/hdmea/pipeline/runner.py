@@ -132,11 +132,12 @@ def load_recording_with_eimage_sta(
         return s
     cmcr, cmtr = _pair(fn, cmcr_path, cmtr_path)
     r = txpipe.load_recording_with_eimage_sta(cmcr, cmtr, dataset_id, output_dir=output_dir, force=force, **eimage)
-    done = txpipe.PipelineSession.load(r.hdf5_path)  # lazy: only the journal and small values are read
-    image = [e for e in done.journal if e.step == "compute_eimage_sta"][-1]
-    return LoadWithEImageSTAResult(Path(r.hdf5_path), str(done.dataset_id), len(done.units),
-                                   r.units_processed - r.units_without_spikes, True, round(time.perf_counter() - t0, 6),
-                                   float(image.notes.get("filter_seconds", 0.0)), list(r.warnings))
+    with txpipe.PipelineSession.load(r.hdf5_path) as done:  # lazy: only the journal and small values are read
+        image = [e for e in done.journal if e.step == "compute_eimage_sta"][-1]
+        did, n_units = str(done.dataset_id), len(done.units)
+    return LoadWithEImageSTAResult(Path(r.hdf5_path), did, n_units, r.units_processed - r.units_without_spikes, True,
+                                   round(time.perf_counter() - t0, 6), float(image.notes.get("filter_seconds", 0.0)),
+                                   list(r.warnings))
 
 
 def _split_overrides(features: list[str], config_overrides: dict[str, Any] | None) -> dict[str, dict[str, Any]] | None:
