@@ -328,3 +328,13 @@ def test_large_session_logs_the_labs_memory_warning(clean_env: Path, rec, monkey
     (w,) = [e for e in logs if e["event"] == "hdmea_memory"]
     assert w["log_level"] == "warning" and w["memory_gb"] == pytest.approx(s.memory_estimate_gb, abs=1e-3)
     s.discard()
+
+
+def test_unknown_feature_in_a_session_is_a_session_warning(clean_env: Path, rec) -> None:
+    s = load_recording(rec.paths["cmcr"], rec.paths["cmtr"], session=create_session())
+    s = extract_features(features=["frif", "green_blue_3s_3i_3x"], session=s)
+    assert "extract_features" in s.completed_steps and "frif" in s.units["unit_001"]["features"]
+    assert [w for w in s.warnings if "green_blue_3s_3i_3x" in w] and len(s.warnings) == 1
+    s = extract_features(features=["green_blue_3s_3i_3x"], session=s)  # nothing runnable: no step, a warning
+    assert [e.step for e in s.journal].count("extract_features") == 1 and len(s.warnings) == 2
+    s.discard()
