@@ -181,7 +181,6 @@ class PipelineSession(txpipe.PipelineSession):
         """
         return super().save(output_path, overwrite=overwrite)
 
-
     def ensure_saved(self, default_path: str | os.PathLike[str] | None = None, *, reason: str | None = None) -> Path:  # type: ignore[override]
         """
         The session's file, saving first if some state is only in memory (the lab's signature:
