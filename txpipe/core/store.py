@@ -26,6 +26,7 @@ from txpipe.core import atomic, codec
 from txpipe.core.checkedio import CheckedFile
 from txpipe.core.fingerprint import attrs_digest, value_digest
 from txpipe.errors import CommitError, NotATxpipeFileError, UnsafeTargetError
+from txpipe.version import __version__
 from txpipe.core.journal import Journal
 from txpipe.core.paths import JOURNAL, PIPELINE, NodePath
 from txpipe.core.tree import Group, Lazy, LazyArray, LazyValue, Leaf, Tree
@@ -297,8 +298,6 @@ def write_file(
         f.attrs["format"] = FORMAT
         if dataset_id is not None:
             f.attrs.create("dataset_id", dataset_id, dtype=codec.STR_DTYPE)
-        from txpipe import __version__
-
         f.attrs["txpipe_version"] = __version__
         f.attrs["created_at"] = created_at or now
         f.attrs["updated_at"] = now

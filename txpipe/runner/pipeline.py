@@ -33,6 +33,7 @@ from txpipe.core.store import same_file
 from txpipe.core.step import get_step
 from txpipe.mcs.movies import noise_movie, step_movie
 from txpipe.runner.progress import ProgressBar, unit_progress
+from txpipe.synth import make_recording
 from txpipe.mcs.stimulus_config import load_configs
 from txpipe.steps.add_section_time import playlist_movies
 from txpipe.steps.compute_sta import check_movie_file
@@ -194,8 +195,8 @@ def build_plan(cfg: RunConfig) -> tuple[PlannedStep, ...]:
 
 def check_plan(plan: tuple[PlannedStep, ...]) -> None:
     """
-    Everything about a plan that can be checked before its first step, in about a millisecond
-    per step: each step's parameters and preflight (:meth:`~txpipe.core.step.Step.check`: input
+    Everything about a plan that can be checked before its first step (a few milliseconds):
+    each step's parameters and preflight (:meth:`~txpipe.core.step.Step.check`: input
     files exist, the playlist is in the playlist file, feature names are registered), then the
     movies the later steps will need: a stimulus config for every playlist movie, the dense-noise
     movie's ``.npy``, a step movie when ``step_response`` is asked for by name.
@@ -400,8 +401,6 @@ def run_demo(out_dir: str | os.PathLike[str], *, defer: bool = True, n_units: in
         The :class:`RunResult` (output ``out_dir/{dataset_id}.h5``) and the recording's
         :class:`~txpipe.synth.GroundTruth`.
     """
-    from txpipe.synth import make_recording
-
     out_dir = Path(out_dir).expanduser().absolute()
     truth = make_recording(out_dir / "recording", n_units=n_units, seed=seed)
     cfg = RunConfig(
