@@ -99,6 +99,9 @@ def verify(path: str | os.PathLike[str], *, path_map: PathMap | list[str] | tupl
             "(API: path_map=['OLD=NEW'])"
         )
     fresh = replay(entries, path_map=pmap, dataset_id=saved._dataset_id)
+    if pmap:  # the file records where its inputs were; compare with where they are now
+        for _, node in saved._tree.walk():
+            node.attrs.update({k: map_params(v, pmap) for k, v in node.attrs.items() if isinstance(v, str)})
     a, b = tree_digests(saved._tree), tree_digests(fresh._tree)
     diffs = []
     for p in sorted(set(a) | set(b)):
