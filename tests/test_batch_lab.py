@@ -246,3 +246,40 @@ class TestCommandLine:
     def test_log_json_before_the_subcommand_reaches_the_command(self, tmp_path, capsys):
         assert main(["-q", "--log-json", "synth", str(tmp_path / "d"), "--units", "2"]) == 0
         assert "synthetic-Rec" in capsys.readouterr().out
+
+
+class TestResumeFromStaleCheckpoint:
+    def test_changed_stimulus_config_is_redone_on_resume(self, recordings, tmp_path):
+        """--resume-from a checkpoint whose stimulus JSON changed since: the steps from the one that
+        read it are redone (the output's journal records the new file), not kept stale."""
+        from txpipe.core.fingerprint import file_fingerprint
+        from txpipe.runner.pipeline import RunConfig, checkpoint_path, run_pipeline
+
+        data = tmp_path / "d" / "synthetic-Rec_01"
+        shutil.copytree(recordings / "synthetic-Rec_01", data)
+        cfg = RunConfig(cmcr=data / "synthetic-Rec_01.cmcr", cmtr=data / "synthetic-Rec_01-.cmtr",
+                        out=tmp_path / "out.h5", checkpoint_after="compute_sta")
+        run_pipeline(cfg)
+        ckpt = checkpoint_path(cfg, "compute_sta")
+        js = data / "stimuli" / "baseline_127.json"
+        js.write_text(js.read_text() + "\n")
+        res = run_pipeline(RunConfig(cmcr=cfg.cmcr, cmtr=cfg.cmtr, out=tmp_path / "out2.h5", resume_from=ckpt))
+        entries = PipelineSession.load(res.path).journal
+        (sst,) = [e for e in entries if e.step == "section_spike_times"]
+        rec = {Path(i["path"]).name: i for i in sst.inputs}
+        assert rec["baseline_127.json"]["sample_digest"] == file_fingerprint(js)["sample_digest"]
+
+    def test_unchanged_checkpoint_keeps_its_steps(self, recordings, tmp_path):
+        """Resuming from an unchanged checkpoint keeps its steps (their start times are the old ones)."""
+        from txpipe.runner.pipeline import RunConfig, checkpoint_path, run_pipeline
+
+        data = tmp_path / "d" / "synthetic-Rec_01"
+        shutil.copytree(recordings / "synthetic-Rec_01", data)
+        cfg = RunConfig(cmcr=data / "synthetic-Rec_01.cmcr", cmtr=data / "synthetic-Rec_01-.cmtr",
+                        out=tmp_path / "out.h5", checkpoint_after="compute_sta")
+        run_pipeline(cfg)
+        ckpt = checkpoint_path(cfg, "compute_sta")
+        before = [e.started_at for e in PipelineSession.load(ckpt).journal]
+        res = run_pipeline(RunConfig(cmcr=cfg.cmcr, cmtr=cfg.cmtr, out=tmp_path / "out2.h5", resume_from=ckpt))
+        after = [e.started_at for e in PipelineSession.load(res.path).journal]
+        assert after[: len(before)] == before

@@ -186,3 +186,25 @@ def check_input(recorded: Mapping[str, Any], current: str | os.PathLike[str]) ->
     if now["sample_digest"] != recorded.get("sample_digest"):
         return InputCheck(rp, str(current), "changed", "content differs (sampled digest)")
     return InputCheck(rp, str(current), "same")
+
+
+def changed_inputs(entries: Sequence[Any], planned_params: Sequence[Any] | None = None,
+                   path_map: PathMap = ()) -> list[tuple[int, str]]:
+    """
+    ``(entry index, description)`` of every recorded input of *entries* (journal entries) that
+    is missing or holds other content now.
+
+    *planned_params* (canonical JSON parameters of the steps about to run, one per entry) say
+    where the inputs are now: a recorded input below a recorded path parameter is looked for
+    below the planned value of the same parameter (see :func:`locate`).
+    """
+    out: list[tuple[int, str]] = []
+    for k, e in enumerate(entries):
+        pairs = path_pairs(e.params, planned_params[k]) if planned_params is not None and k < len(planned_params) else []
+        for inp in e.inputs:
+            if not inp.get("path"):
+                continue
+            chk = check_input(inp, locate(str(inp["path"]), pairs, path_map))
+            if chk.status != "same":
+                out.append((k, chk.describe()))
+    return out

@@ -42,7 +42,7 @@ import structlog
 from txpipe.core import store
 from txpipe.core.locking import TargetLock
 from txpipe.core.tree import Leaf
-from txpipe.core.relocate import PathMap, check_input, locate, params_match_but_paths, parse_path_map, path_pairs
+from txpipe.core.relocate import PathMap, changed_inputs, params_match_but_paths, parse_path_map
 from txpipe.errors import ConfigurationError, InputFileError, LockedError, TxpipeError
 from txpipe.runner.executors import Completed, Executor, SerialExecutor
 from txpipe.log import configure_logging
@@ -308,15 +308,7 @@ def check_output(cfg: RunConfig, path_map: PathMap | Sequence[str] = ()) -> Outp
         name, version, params = planned.key()
         if (e.step, e.step_version) != (name, version) or not params_match_but_paths(e.params, params):
             return OutputCheck(False, "existing output's journal differs from the requested steps/parameters")
-    changed: list[str] = []
-    for e, planned in zip(entries, plan):
-        pairs = path_pairs(e.params, encode_param(planned.params))
-        for inp in e.inputs:
-            if not inp.get("path"):
-                continue
-            chk = check_input(inp, locate(str(inp["path"]), pairs, pmap))
-            if chk.status != "same":
-                changed.append(chk.describe())
+    changed = [d for _, d in changed_inputs(entries, [encode_param(p.params) for p in plan], pmap)]
     from txpipe.mcs.reader import instance_id
 
     for kind, path in (("cmcr", cfg.cmcr), ("cmtr", cfg.cmtr)):
