@@ -421,7 +421,7 @@ def slurm_cluster(**overrides: Any) -> Any:
     conf = dask.config.get("jobqueue.slurm", default={}) or {}
     opts = dict(overrides)
     walltime = str(opts.get("walltime") or conf.get("walltime") or "00:30:00")
-    extra = list(opts.get("worker_extra_args") or conf.get("worker_extra_args") or [])
+    extra = list(opts.get("worker_extra_args") or conf.get("worker-extra-args") or conf.get("worker_extra_args") or [])
     if "--lifetime" not in extra:
         lifetime, stagger = worker_lifetime(walltime)
         extra += ["--lifetime", lifetime, "--lifetime-stagger", stagger]
