@@ -5,19 +5,15 @@ Public API (SPEC §2): :func:`pipeline_session`, :class:`PipelineSession`, :clas
 the step decorator :func:`step` with :class:`Changes`, and the classic path-based step functions.
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("txpipe")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0+unknown"
-
+from txpipe.version import __version__
 from txpipe import errors
 from txpipe.core.changes import Changes
 from txpipe.log import configure_logging, reset_logging
 from txpipe.core.session import PipelineSession, SaveState, pipeline_session
 from txpipe.core.step import Step, step
+from txpipe import steps  # the built-in steps register themselves
 from txpipe.steps.load_recording import LoadResult, load_recording
+from txpipe.steps.compute_eimage_sta import EImageResult, compute_eimage_sta, load_recording_with_eimage_sta
 from txpipe.steps.add_section_time import SectionTimeResult, add_section_time
 from txpipe.steps.add_section_time_analog import add_section_time_analog
 from txpipe.steps.section_spike_times import SectionResult, section_spike_times
@@ -28,6 +24,7 @@ from txpipe.report import report  # the function; use "from txpipe.report import
 
 __all__ = [
     "Changes",
+    "EImageResult",
     "LoadResult",
     "PipelineSession",
     "SaveState",
@@ -37,12 +34,14 @@ __all__ = [
     "__version__",
     "add_section_time",
     "add_section_time_analog",
+    "compute_eimage_sta",
     "compute_sta",
     "configure_logging",
     "errors",
     "extract_features",
     "features",
     "load_recording",
+    "load_recording_with_eimage_sta",
     "pipeline_session",
     "report",
     "reset_logging",

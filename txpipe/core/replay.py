@@ -53,7 +53,6 @@ def replay(entries: tuple[JournalEntry, ...] | list[JournalEntry], *, path_map: 
     for e in entries:
         params = {k: decode_param(map_params(v, path_map)) for k, v in e.params.items()}
         s.run(get_step(e.step), **params)
-    s._discarded = True  # a replay is a scratch session: no "uncommitted" warning
     return s
 
 
@@ -88,21 +87,21 @@ def verify(path: str | os.PathLike[str], *, path_map: PathMap | list[str] | tupl
     """
     path = Path(path)
     pmap = parse_path_map(path_map)
-    saved = PipelineSession.load(path, defer=True)
-    saved._discarded = True
-    entries = saved.journal
-    missing = [c for c in changed_inputs(entries, pmap) if ": missing" in c]
-    if missing:
-        raise FileNotFoundError(
-            f"{path}: cannot replay, recorded input file(s) not found: {'; '.join(missing[:3])}"
-            f"{' …' if len(missing) > 3 else ''}. If the data moved, give --path-map OLD=NEW "
-            "(API: path_map=['OLD=NEW'])"
-        )
-    fresh = replay(entries, path_map=pmap, dataset_id=saved._dataset_id)
-    if pmap:  # the file records where its inputs were; compare with where they are now
-        for _, node in saved._tree.walk():
-            node.attrs.update({k: map_params(v, pmap) for k, v in node.attrs.items() if isinstance(v, str)})
-    a, b = tree_digests(saved._tree), tree_digests(fresh._tree)
+    with PipelineSession.load(path, defer=True) as saved:
+        entries = saved.journal
+        missing = [c for c in changed_inputs(entries, pmap) if ": missing" in c]
+        if missing:
+            raise FileNotFoundError(
+                f"{path}: cannot replay, recorded input file(s) not found: {'; '.join(missing[:3])}"
+                f"{' …' if len(missing) > 3 else ''}. If the data moved, give --path-map OLD=NEW "
+                "(API: path_map=['OLD=NEW'])"
+            )
+        fresh = replay(entries, path_map=pmap, dataset_id=saved.dataset_id)
+        if pmap:  # the file records where its inputs were; compare with where they are now
+            for _, node in saved._tree.walk():
+                node.attrs.update({k: map_params(v, pmap) for k, v in node.attrs.items() if isinstance(v, str)})
+        a, b = tree_digests(saved._tree), tree_digests(fresh._tree)
+        fresh.discard()  # a replay is a scratch session: no "uncommitted" warning
     diffs = []
     for p in sorted(set(a) | set(b)):
         if p not in b:

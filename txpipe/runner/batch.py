@@ -46,7 +46,8 @@ from txpipe.core.relocate import PathMap, changed_inputs, params_match_but_paths
 from txpipe.errors import ConfigurationError, InputFileError, LockedError, TxpipeError
 from txpipe.runner.executors import Completed, Executor, SerialExecutor
 from txpipe.log import configure_logging
-from txpipe.runner.pipeline import RunConfig, build_plan, import_plugins, run_pipeline
+from txpipe.core.dataset_id import dataset_id_for
+from txpipe.runner.pipeline import RunConfig, build_plan, check_options, import_plugins, prepare, run_pipeline
 from txpipe.runner.progress import ProgressBar, progress_disabled
 
 CSV_COLUMNS = ("cmcr", "cmtr", "dataset_id", "playlist", "playlist_file", "movie_length_file", "stimuli_dir")
@@ -149,7 +150,10 @@ class BatchReport:
 
 
 def _dataset_id(cmtr: Path | None, cmcr: Path) -> str:
-    return (cmtr.stem if cmtr is not None else cmcr.stem).strip().rstrip("-") or cmcr.stem
+    try:
+        return dataset_id_for(cmtr if cmtr is not None else cmcr)
+    except ConfigurationError:  # reported when the recording is planned
+        return cmcr.stem
 
 
 def _match_cmtr(cmcr: Path) -> Path | None:
@@ -340,7 +344,10 @@ def run_task(task: Task) -> Outcome:
     if task.log_json is not None or task.log_level is not None:
         configure_logging(json=task.log_json, level=task.log_level)
     cfg = task.config
-    did = cfg.dataset_id or Path(cfg.cmtr).stem.rstrip("-")
+    try:
+        did = cfg.resolved_dataset_id()
+    except ConfigurationError:
+        did = str(cfg.dataset_id or Path(cfg.cmtr).stem)
     t0 = time.perf_counter()
     note = task.note
     try:
@@ -444,6 +451,7 @@ def run_batch(
         instead of an exception, so that the caller can print what was done.
     """
     t0 = time.perf_counter()
+    check_options(**options)  # batch-wide mistakes fail once, before any recording
     executor = executor or SerialExecutor()
     pmap = parse_path_map(path_map) if path_map and not isinstance(path_map[0], tuple) else tuple(path_map)  # type: ignore[arg-type]
     Path(out_dir).mkdir(parents=True, exist_ok=True)
@@ -469,6 +477,14 @@ def run_batch(
                     if chk.inputs_changed:
                         note = chk.reason
                         log.warning("recording_inputs_changed", dataset_id=rec.dataset_id, path=str(cfg.out), reason=chk.reason)
+                try:
+                    import_plugins(cfg.plugins)
+                    prepare(cfg)  # a bad parameter or input fails this recording before any step runs
+                except (TxpipeError, OSError) as exc:
+                    results[i] = Outcome(rec.dataset_id, str(cfg.out), "failed", type(exc).__name__, _one_line(exc))
+                    log.error("recording_failed", dataset_id=rec.dataset_id, error_type=type(exc).__name__,
+                              reason=_one_line(exc))
+                    continue
                 pending.append((i, Task(cfg, log_json, log_level, force=force, path_map=pmap, note=note)))
             log.info("batch_started", n_recordings=len(recordings), n_to_run=len(pending),
                      n_skipped=sum(o.status == "skipped" for o in results.values()), executor=executor.describe())
