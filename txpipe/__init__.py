@@ -1,7 +1,7 @@
 """
 txpipe: transactional processing of MCS CMOS-MEA retina recordings into one HDF5 file each.
 
-Public API (SPEC §2): :func:`pipeline_session`, :class:`PipelineSession`, :class:`SaveState`,
+Public API: :func:`pipeline_session`, :class:`PipelineSession`, :class:`SaveState`,
 the step decorator :func:`step` with :class:`Changes`, and the classic path-based step functions.
 """
 

@@ -21,7 +21,7 @@ features           histograms of ON/OFF index, baseline rate and quality; a per-
 =================  ===========================================================================
 
 Inputs a step did not produce render as ``not available: … step X did not run``. A DEFERRED
-session is first saved with the implicit-save rule (WARNING ``implicit_save``, SPEC §2.3).
+session is first saved with the implicit-save rule (WARNING ``implicit_save``).
 See ``docs/report.md``.
 
 Several files or a folder give an index page across recordings (:mod:`~txpipe.report.index`).
