@@ -140,7 +140,24 @@ def _pipeline_options(with_inputs: bool = True) -> argparse.ArgumentParser:
                    f"{get_step('compute_eimage_sta').params['duration_s'].default:g}; implies --eimage)")
     g.add_argument("--immediate", action="store_true",
                    help="commit after every step (classic behaviour) instead of once at the end")
+    from txpipe.core.compression import DEFAULT_LEVEL
+
+    g.add_argument("--compress", action="store_const", const=DEFAULT_LEVEL, default=None,
+                   help=f"gzip+shuffle the output's arrays (level {DEFAULT_LEVEL}): a smaller file, a slower commit; "
+                   "the content is the same (docs/performance.md)")
+    g.add_argument("--compress-level", dest="compress", type=_gzip_level, metavar="1-9",
+                   help="--compress with this gzip level (1 fastest, 9 smallest)")
     return p
+
+
+def _gzip_level(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 1 <= n <= 9:
+        raise argparse.ArgumentTypeError(f"gzip level must be 1 to 9, got {n}")
+    return n
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -282,6 +299,7 @@ def _run_options(args: argparse.Namespace) -> dict[str, object]:
         eimage=bool(args.eimage or args.eimage_seconds is not None),
         eimage_seconds=args.eimage_seconds,
         defer=not args.immediate,
+        compress=args.compress,
         plugins=tuple(args.plugin),
     )
 

@@ -87,6 +87,8 @@ class RunConfig:
         eimage_seconds: the electrical image's analysis window (s); None: the step's default.
         defer: True: one commit at the end; False: a commit after every step.
         overwrite: replace an existing *out* (WARNING ``overwrite``); False raises FileExistsError.
+        compress: gzip level (1-9) for the arrays of every commit, or None (the default) for none
+            (:mod:`txpipe.core.compression`; same content, smaller file, slower commit).
     """
 
     cmcr: Path
@@ -109,6 +111,7 @@ class RunConfig:
     eimage_seconds: float | None = None
     defer: bool = True
     overwrite: bool = True
+    compress: int | None = None
 
     def resolved_dataset_id(self) -> str:
         """The dataset id: given, else the ``.cmtr`` stem without trailing ``-``."""
@@ -291,6 +294,13 @@ def run_pipeline(cfg: RunConfig) -> RunResult:
         TxpipeError: a step failed (the output keeps its previous content or stays absent).
         FileExistsError: ``cfg.out`` exists and ``cfg.overwrite`` is False.
     """
+    from txpipe.core.compression import compression
+
+    with compression(cfg.compress):
+        return _run_pipeline(cfg)
+
+
+def _run_pipeline(cfg: RunConfig) -> RunResult:
     import_plugins(cfg.plugins)
     plan = prepare(cfg)
     names = [p.name for p in plan]
