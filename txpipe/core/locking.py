@@ -2,9 +2,9 @@
 One writer per target file.
 
 A :class:`TargetLock` holds an OS lock (``flock``) on ``<target>.lock`` and records who holds it
-in ``<target>.lock.holder``. A second writer fails at once with
-:class:`~txpipe.errors.LockedError` naming the holder. OS locks die with their process, so the
-lock of a killed process never blocks anyone.
+in ``<target>.lock.holder`` (a digest-based hidden name when the target's name is too long for
+those suffixes). A second writer fails at once with :class:`~txpipe.errors.LockedError` naming
+the holder. OS locks die with their process, so the lock of a killed process never blocks anyone.
 
 Both files exist only while the lock is held: the holder removes them before it unlocks, and a
 writer that locked a lock file which was removed meanwhile (it opened the old file just before
@@ -22,7 +22,8 @@ import os
 import socket
 from pathlib import Path
 
-from txpipe.errors import LockedError
+from txpipe.core.atomic import short_name
+from txpipe.errors import CommitError, LockedError
 
 _RETRIES = 20
 
@@ -32,8 +33,8 @@ class TargetLock:
 
     def __init__(self, target: str | os.PathLike[str]) -> None:
         self.target = Path(target).absolute()
-        self.lock_path = self.target.with_name(self.target.name + ".lock")
-        self.holder_path = self.target.with_name(self.target.name + ".lock.holder")
+        self.lock_path = self.target.with_name(short_name(self.target.name, ".lock"))
+        self.holder_path = self.target.with_name(short_name(self.target.name, ".lock.holder"))
         self._fd: int | None = None
         self._count = 0
 
@@ -63,6 +64,14 @@ class TargetLock:
         self._fd = fd
         return True
 
+    def _unlock(self) -> None:
+        """Remove the lock file while still holding it, then unlock (see the module docstring)."""
+        fd, self._fd = self._fd, None
+        self.lock_path.unlink(missing_ok=True)
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
     def acquire(self) -> "TargetLock":
         """Take the lock or raise LockedError naming the current holder."""
         if self._count:
@@ -75,7 +84,14 @@ class TargetLock:
         else:
             raise LockedError(f"{self.target}: the lock file keeps being replaced by other writers", holder="")
         now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-        self.holder_path.write_text(f"pid {os.getpid()} on {socket.gethostname()} since {now}\n")
+        try:
+            self.holder_path.write_text(f"pid {os.getpid()} on {socket.gethostname()} since {now}\n")
+        except OSError as exc:  # e.g. ENOSPC: give the lock back, leave no half-written holder file
+            self.holder_path.unlink(missing_ok=True)
+            self._unlock()
+            raise CommitError(
+                f"{self.target}: cannot take the writer lock: writing {self.holder_path} failed: {exc}"
+            ) from exc
         self._count = 1
         return self
 
@@ -84,12 +100,8 @@ class TargetLock:
             return
         self._count -= 1
         if self._count == 0:
-            fd, self._fd = self._fd, None
             self.holder_path.unlink(missing_ok=True)
-            self.lock_path.unlink(missing_ok=True)  # while still locked: see the module docstring
-            if fd is not None:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-                os.close(fd)
+            self._unlock()
 
     def read_holder(self) -> str:
         try:

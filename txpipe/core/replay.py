@@ -73,6 +73,27 @@ def changed_inputs(entries: tuple[JournalEntry, ...] | list[JournalEntry], path_
     return out
 
 
+def journal_differences(recorded: tuple[JournalEntry, ...], replayed: tuple[JournalEntry, ...],
+                        moved: frozenset[str] = frozenset()) -> list[str]:
+    """What a file's journal claims that its replay does not confirm: the step versions and the
+    recorded changes (paths, operations, digests) of each entry. Nodes in *moved* (whose
+    attributes record input paths that a path map rewrote) are expected to differ."""
+    out = []
+    for r, f in zip(recorded, replayed):
+        where = f"journal step #{r.seq} {r.step!r}"
+        if r.step_version != f.step_version:
+            out.append(f"{where}: records step_version {r.step_version!r}, the step that replayed it is {f.step_version!r}")
+        if list(r.changed) != list(f.changed):
+            rec = {(c.get("path"), c.get("op")): c.get("digest") for c in r.changed if isinstance(c, dict)}
+            rep = {(c["path"], c["op"]): c["digest"] for c in f.changed}
+            bad = sorted({k[0] for k in set(rec) ^ set(rep)} | {k[0] for k in rec.keys() & rep.keys() if rec[k] != rep[k]})
+            bad = [b for b in bad if str(b) not in moved]
+            if not bad and set(rec) == set(rep):
+                continue
+            out.append(f"{where}: recorded changes differ from the replay's ({', '.join(map(str, bad)) or 'order'})")
+    return out
+
+
 def verify(path: str | os.PathLike[str], *, path_map: PathMap | list[str] | tuple[str, ...] = ()) -> VerifyReport:
     """
     Replay the journal of *path* and compare node by node.
@@ -97,9 +118,13 @@ def verify(path: str | os.PathLike[str], *, path_map: PathMap | list[str] | tupl
                 "(API: path_map=['OLD=NEW'])"
             )
         fresh = replay(entries, path_map=pmap, dataset_id=saved.dataset_id)
+        moved: set[str] = set()
         if pmap:  # the file records where its inputs were; compare with where they are now
-            for _, node in saved._tree.walk():
-                node.attrs.update({k: map_params(v, pmap) for k, v in node.attrs.items() if isinstance(v, str)})
+            for npath, node in saved._tree.walk():
+                new = {k: map_params(v, pmap) for k, v in node.attrs.items() if isinstance(v, str)}
+                if any(node.attrs[k] != v for k, v in new.items()):
+                    moved.add(str(npath))
+                    node.attrs.update(new)
         a, b = tree_digests(saved._tree), tree_digests(fresh._tree)
         fresh.discard()  # a replay is a scratch session: no "uncommitted" warning
     diffs = []
@@ -110,4 +135,5 @@ def verify(path: str | os.PathLike[str], *, path_map: PathMap | list[str] | tupl
             diffs.append(f"{p}: produced by replay, not in the file")
         elif a[p] != b[p]:
             diffs.append(f"{p}: content differs")
+    diffs += journal_differences(entries, fresh.journal, frozenset(moved))
     return VerifyReport(path, not diffs, len(entries), diffs, changed_inputs(entries, pmap))

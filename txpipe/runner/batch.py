@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import multiprocessing
 import os
 import signal
 import threading
@@ -47,6 +48,7 @@ from txpipe.errors import ConfigurationError, InputFileError, LockedError, Txpip
 from txpipe.runner.executors import Completed, Executor, SerialExecutor
 from txpipe.log import configure_logging
 from txpipe.core.dataset_id import dataset_id_for
+from txpipe.synth import make_recording
 from txpipe.runner.pipeline import RunConfig, build_plan, check_options, import_plugins, prepare, run_pipeline
 from txpipe.runner.progress import ProgressBar, progress_disabled
 
@@ -359,8 +361,8 @@ def run_task(task: Task) -> Outcome:
                                seconds=time.perf_counter() - t0)
             if chk.inputs_changed:
                 note = chk.reason
-        with progress_disabled():
-            res = run_pipeline(cfg)
+        with progress_disabled() if multiprocessing.parent_process() is not None else contextlib.nullcontext():
+            res = run_pipeline(cfg)  # in this process (--workers 1): its bars nest under the batch bar
     except LockedError as exc:
         msg = f"in progress elsewhere: {exc.holder}" if getattr(exc, "holder", "") else "in progress elsewhere"
         return Outcome(did, str(cfg.out), "elsewhere", "LockedError", msg, time.perf_counter() - t0)
@@ -546,8 +548,6 @@ def synth_recordings(out_dir: str | os.PathLike[str], *, count: int = 1, name: s
     ``seed, seed+1, …``. *synth_options* are passed to :func:`txpipe.synth.make_recording`.
     Returns the :class:`~txpipe.synth.GroundTruth` of each.
     """
-    from txpipe.synth import make_recording
-
     if count < 1:
         raise ConfigurationError(f"count must be at least 1, got {count}")
     out = Path(out_dir)

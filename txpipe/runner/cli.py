@@ -23,17 +23,28 @@ Errors print one line, ``txpipe: error: <message>``; ``--debug`` prints the trac
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from txpipe.core.compression import DEFAULT_LEVEL
+from txpipe.core.replay import verify
 from txpipe.core.step import get_step
-from txpipe.runner.pipeline import PIPELINE_STEPS
-
-if TYPE_CHECKING:
-    from txpipe.runner.pipeline import RunResult
+from txpipe.errors import ConfigurationError, TxpipeError
+from txpipe.log import configure_logging
+from txpipe.report import add_report_arguments, run_report
+from txpipe.runner.batch import discover, run_batch, synth_recordings
+from txpipe.runner.executors import make_executor
+from txpipe.runner.inspect import format_summary, human_bytes, summarize
+from txpipe.runner.pipeline import (
+    PIPELINE_STEPS, RunConfig, RunResult, check_options, import_plugins, run_demo, run_pipeline,
+)
+from txpipe.runner.progress import configure_progress
+from txpipe.synth import default_protocol, full_protocol
+from txpipe.version import __version__
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -140,8 +151,6 @@ def _pipeline_options(with_inputs: bool = True) -> argparse.ArgumentParser:
                    f"{get_step('compute_eimage_sta').params['duration_s'].default:g}; implies --eimage)")
     g.add_argument("--immediate", action="store_true",
                    help="commit after every step (classic behaviour) instead of once at the end")
-    from txpipe.core.compression import DEFAULT_LEVEL
-
     g.add_argument("--compress", action="store_const", const=DEFAULT_LEVEL, default=None,
                    help=f"gzip+shuffle the output's arrays (level {DEFAULT_LEVEL}): a smaller file, a slower commit; "
                    "the content is the same (docs/performance.md)")
@@ -162,8 +171,6 @@ def _gzip_level(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``txpipe`` argument parser (also used to render ``docs/cli.md``)."""
-    from txpipe import __version__
-
     common, popts = _common(), _pipeline_options()
     parser = argparse.ArgumentParser(
         prog="txpipe",
@@ -197,6 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue from a checkpoint of the same run (e.g. OUT.after-STEP.h5): its steps are kept, "
                    "the remaining ones run; fails if its journal does not match this run's plan")
     p.add_argument("--no-overwrite", action="store_true", help="fail if OUT exists instead of replacing it")
+    p.add_argument("--force-overwrite-foreign", action="store_true",
+                   help="replace OUT even if it exists and is not a txpipe file (never allowed for an input)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("batch", parents=[common, popts], help="run the pipeline on many recordings",
@@ -243,8 +252,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.set_defaults(func=cmd_synth)
 
-    from txpipe.report import add_report_arguments  # light import: matplotlib loads only when drawing
-
     p = sub.add_parser("report", parents=[common], help="write an HTML report of a txpipe file",
                        description="Write one self-contained HTML page: journal, chip map, light reference, "
                        "frame edges and sections, per-unit waveform/raster/STA, feature summaries.")
@@ -261,8 +268,6 @@ def _out(text: str = "") -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from txpipe.runner.pipeline import run_demo
-
     res, truth = run_demo(args.out, defer=not args.immediate)
     mode = "immediate, one commit per step" if args.immediate else "deferred, one commit at the end"
     _out(f"txpipe demo: synthetic recording {truth.dataset_id} ({len(truth.units)} units, "
@@ -273,8 +278,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _print_result(res: RunResult) -> None:
-    from txpipe.runner.inspect import human_bytes
-
     _out(f"units       {res.n_units}")
     _out(f"sections    {', '.join(res.sections) or 'none'}")
     _out(f"STA units   {res.sta_units}")
@@ -305,11 +308,10 @@ def _run_options(args: argparse.Namespace) -> dict[str, object]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from txpipe.runner.pipeline import RunConfig, run_pipeline
-
     cfg = RunConfig(cmcr=args.cmcr, cmtr=args.cmtr, out=args.out, dataset_id=args.dataset_id,
                     checkpoint_after=args.checkpoint_after, resume_from=args.resume_from,
-                    overwrite=not args.no_overwrite, **_run_options(args))
+                    overwrite=not args.no_overwrite, force_overwrite_foreign=args.force_overwrite_foreign,
+                    **_run_options(args))
     res = run_pipeline(cfg)
     _out(f"ran         {' → '.join(res.steps)} ({'immediate' if args.immediate else 'deferred'})")
     _print_result(res)
@@ -317,10 +319,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
-    from txpipe.runner.batch import discover, run_batch
-    from txpipe.errors import ConfigurationError
-    from txpipe.runner.executors import make_executor
-
+    check_options(**_run_options(args))  # a bad batch-wide option: one error, before any recording
     recordings = discover(args.source)
     if not recordings:
         raise ConfigurationError(f"{args.source}: no recordings found (*.cmcr files, or rows of a cmcr,cmtr CSV)")
@@ -338,32 +337,23 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from txpipe.runner.inspect import format_summary, summarize
-
     _out(format_summary(summarize(args.file, tree=args.tree)))
     return EXIT_OK
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from txpipe.core.replay import verify
-
     report = verify(args.file, path_map=args.path_map)
     _out(report.summary())
     return EXIT_OK if report.identical else EXIT_DIFFERENT
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from txpipe.report import run_report
-
     return run_report(args)
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    from txpipe.runner.batch import synth_recordings
-
     opts: dict[str, object] = {"n_units": args.units}
     if args.duration_s is not None:
-        from txpipe.synth import default_protocol, full_protocol
 
         opts["duration_s"] = args.duration_s
         if args.duration_s >= 60:
@@ -402,16 +392,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)  # usage errors exit with code 2 here
     debug = args.debug
-    import signal
-    import threading
-
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        from txpipe.log import configure_logging
-        from txpipe.runner.pipeline import import_plugins
-        from txpipe.runner.progress import configure_progress
-
         configure_logging(json=args.log_json, level=_log_level(args))
         configure_progress(enabled=False if args.quiet else None)
         import_plugins(tuple(args.plugin))
@@ -425,7 +408,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         _error("interrupted")
         return EXIT_INTERRUPTED
     except Exception as exc:
-        from txpipe.errors import TxpipeError
 
         if debug:
             traceback.print_exc()
