@@ -40,6 +40,7 @@ import h5py
 import numpy as np
 from h5py._objects import ObjectID
 
+from txpipe.core import compression
 from txpipe.errors import UnsupportedValueError
 
 TYPE_ATTR = "txpipe_type"
@@ -187,7 +188,8 @@ def _create_array(parent: h5py.Group, name: str, arr: np.ndarray) -> h5py.Datase
         _DCPL = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
         _DCPL.set_obj_track_times(False)
     space = h5py.h5s.create(h5py.h5s.SCALAR) if arr.ndim == 0 else h5py.h5s.create_simple(arr.shape)
-    dsid = h5py.h5d.create(parent.id, name.encode("utf-8"), h5py.h5t.py_create(arr.dtype, logical=True), space, dcpl=_DCPL)
+    dcpl = compression.dcpl_for(arr) or _DCPL  # chunked + shuffle + gzip under --compress
+    dsid = h5py.h5d.create(parent.id, name.encode("utf-8"), h5py.h5t.py_create(arr.dtype, logical=True), space, dcpl=dcpl)
     try:
         if arr.size:
             dsid.write(h5py.h5s.ALL, h5py.h5s.ALL, np.ascontiguousarray(arr))
