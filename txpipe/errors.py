@@ -89,6 +89,11 @@ class SessionBrokenError(TxpipeError):
     further work. The original error is the ``__cause__``."""
 
 
+class SessionClosedError(TxpipeError):
+    """The session was closed (:meth:`~txpipe.PipelineSession.close` or ``discard()``); load its
+    file again to continue."""
+
+
 # --- files: store, commit, lock ----------------------------------------------------------------
 
 
@@ -113,6 +118,17 @@ class LockedError(TxpipeError, OSError):
 class CommitError(TxpipeError, OSError):
     """Writing the new version of a file failed (disk full, permission, I/O error). The old
     target is intact and the temporary file has been removed; ``__cause__`` is the OS error."""
+
+
+class UnsafeTargetError(TxpipeError, FileExistsError):
+    """A commit's target is a file txpipe must not replace: an input of the session (same path,
+    symlink or hard link), or an existing file that is not a txpipe file (replaced only when
+    forced: ``force_overwrite_foreign=True``, ``--force-overwrite-foreign``). Raised before
+    anything is written. ``reason`` is ``"input"`` or ``"foreign"``."""
+
+    def __init__(self, msg: str, *, reason: str = "") -> None:
+        super().__init__(msg)
+        self.reason = reason
 
 
 # --- MCS input files ---------------------------------------------------------------------------
@@ -166,10 +182,12 @@ __all__ = [
     "ParameterError",
     "RecordingTooShortError",
     "SessionBrokenError",
+    "SessionClosedError",
     "StaleFileError",
     "StepError",
     "TxpipeError",
     "UndoError",
     "UnknownStepError",
+    "UnsafeTargetError",
     "UnsupportedValueError",
 ]

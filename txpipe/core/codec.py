@@ -31,12 +31,16 @@ same Python type. Attribute and member names starting with ``txpipe_`` are reser
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import h5py
 import numpy as np
+from h5py._objects import ObjectID
 
+from txpipe.core import compression
 from txpipe.errors import UnsupportedValueError
 
 TYPE_ATTR = "txpipe_type"
@@ -177,17 +181,54 @@ def _create_array(parent: h5py.Group, name: str, arr: np.ndarray) -> h5py.Datase
 
     Same result as ``parent.create_dataset(name, data=arr)`` (no creation timestamps, as
     h5py's default), at about half the per-dataset cost, which matters for files with tens
-    of thousands of small trial arrays.
+    of thousands of small trial arrays. The caller closes the returned dataset.
     """
     global _DCPL
     if _DCPL is None:
         _DCPL = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
         _DCPL.set_obj_track_times(False)
     space = h5py.h5s.create(h5py.h5s.SCALAR) if arr.ndim == 0 else h5py.h5s.create_simple(arr.shape)
-    dsid = h5py.h5d.create(parent.id, name.encode("utf-8"), h5py.h5t.py_create(arr.dtype, logical=True), space, dcpl=_DCPL)
-    if arr.size:
-        dsid.write(h5py.h5s.ALL, h5py.h5s.ALL, np.ascontiguousarray(arr))
+    dcpl = compression.dcpl_for(arr) or _DCPL  # chunked + shuffle + gzip under --compress
+    dsid = h5py.h5d.create(parent.id, name.encode("utf-8"), h5py.h5t.py_create(arr.dtype, logical=True), space, dcpl=dcpl)
+    try:
+        if arr.size:
+            dsid.write(h5py.h5s.ALL, h5py.h5s.ALL, np.ascontiguousarray(arr))
+    except BaseException:
+        close_quietly(dsid)
+        raise
     return h5py.Dataset(dsid)
+
+
+def close(obj: Any) -> None:
+    """Close an h5py object (high- or low-level) now, raising any error HDF5 reports.
+
+    HDF5 writes small datasets and metadata when their objects close; an object left to
+    Python's garbage collector can only print "Exception ignored", so every object a commit
+    opens is closed through here.
+    """
+    oid = obj if isinstance(obj, ObjectID) else obj.id
+    if oid.valid:
+        oid.close()
+
+
+def close_quietly(obj: Any) -> None:
+    """Close *obj* while another error is already propagating (that first error wins)."""
+    try:
+        close(obj)
+    except Exception:  # noqa: BLE001 - the first error is the one the caller raises
+        pass
+
+
+@contextlib.contextmanager
+def closing(obj: Any) -> Iterator[Any]:
+    """``with closing(obj):`` close *obj* at the end; an error inside the block wins over one
+    from closing."""
+    try:
+        yield obj
+    except BaseException:
+        close_quietly(obj)
+        raise
+    close(obj)
 
 
 def _is_attrdict(value: Any) -> bool:
@@ -203,8 +244,19 @@ def _is_attrdict(value: Any) -> bool:
     )
 
 
+def write_node(parent: h5py.Group, name: str, value: Any, attrs: dict[str, Any], *, attrdict: bool = True) -> None:
+    """Create *name* under *parent* holding *value* with node attributes *attrs*, and close it.
+
+    A dict of scalars goes to the attribute form only when *attrs* is empty (the two sets of
+    attributes must not mix).
+    """
+    with closing(write_value(parent, name, value, attrdict=attrdict and not attrs)) as obj:
+        write_attrs(obj, attrs)
+
+
 def write_value(parent: h5py.Group, name: str, value: Any, *, attrdict: bool = True) -> h5py.Dataset | h5py.Group:
-    """Create *name* under *parent* holding *value* (already normalised).
+    """Create *name* under *parent* holding *value* (already normalised); return it open (the
+    caller closes it, see :func:`close`). Members of containers are closed as they are written.
 
     *attrdict* False keeps a dict of scalars out of the attribute form: the caller is about to
     give the object attributes of its own, which must not mix with the members.
@@ -213,31 +265,41 @@ def write_value(parent: h5py.Group, name: str, value: Any, *, attrdict: bool = T
         return _create_array(parent, name, value)
     if isinstance(value, (list, tuple)):
         g = parent.create_group(name, track_order=True)
-        set_attr(g, TYPE_ATTR, "list" if isinstance(value, list) else "tuple")
-        for i, v in enumerate(value):
-            write_value(g, str(i), v)
+        try:
+            set_attr(g, TYPE_ATTR, "list" if isinstance(value, list) else "tuple")
+            for i, v in enumerate(value):
+                write_node(g, str(i), v, {})
+        except BaseException:
+            close_quietly(g)
+            raise
         return g
     if attrdict and _is_attrdict(value):
         g = parent.create_group(name, track_order=True)
-        set_attr(g, TYPE_ATTR, "attrdict")
-        write_attrs(g, value)
+        try:
+            set_attr(g, TYPE_ATTR, "attrdict")
+            write_attrs(g, value)
+        except BaseException:
+            close_quietly(g)
+            raise
         return g
     if isinstance(value, dict):
         g = parent.create_group(name, track_order=True)
-        set_attr(g, TYPE_ATTR, "dict")
-        set_attr(g, KEYS_ATTR, "int" if value and isinstance(next(iter(value)), int) else "str")
-        for k, v in value.items():
-            write_value(g, str(k), v)
+        try:
+            set_attr(g, TYPE_ATTR, "dict")
+            set_attr(g, KEYS_ATTR, "int" if value and isinstance(next(iter(value)), int) else "str")
+            for k, v in value.items():
+                write_node(g, str(k), v, {})
+        except BaseException:
+            close_quietly(g)
+            raise
         return g
     if value is None:
         ds = parent.create_dataset(name, data=h5py.Empty("u1"))
-        set_attr(ds, TYPE_ATTR, "none")
-        return ds
-    if isinstance(value, np.generic):
+        tag = "none"
+    elif isinstance(value, np.generic):
         ds = _create_array(parent, name, np.asarray(value))
-        set_attr(ds, TYPE_ATTR, "npscalar")
-        return ds
-    if isinstance(value, bool):
+        tag = "npscalar"
+    elif isinstance(value, bool):
         ds = _create_array(parent, name, np.asarray(value, dtype=np.bool_))
         tag = "bool"
     elif isinstance(value, int):
@@ -257,8 +319,17 @@ def write_value(parent: h5py.Group, name: str, value: Any, *, attrdict: bool = T
         tag = "bytes"
     else:  # normalize() rejects everything else before it can get here
         raise UnsupportedValueError(f"{parent.name}/{name}: unsupported {type(value).__name__}")
-    set_attr(ds, TYPE_ATTR, tag)
+    try:
+        set_attr(ds, TYPE_ATTR, tag)
+    except BaseException:
+        close_quietly(ds)
+        raise
     return ds
+
+
+def _attr_array(value: Any) -> np.ndarray:
+    """The array an attribute value is stored as (str: variable-length UTF-8)."""
+    return np.array(value, dtype=STR_DTYPE) if isinstance(value, str) else np.asarray(value)
 
 
 def set_attr(obj: h5py.HLObject, name: str, value: Any) -> None:
@@ -268,38 +339,83 @@ def set_attr(obj: h5py.HLObject, name: str, value: Any) -> None:
     with their dtype) at about half the cost, which matters for files with tens of thousands
     of attributes.
     """
-    arr = np.array(value, dtype=STR_DTYPE) if isinstance(value, str) else np.asarray(value)
+    arr = _attr_array(value)
     oid = obj.id
     bname = name.encode("utf-8")
     if h5py.h5a.exists(oid, bname):
         h5py.h5a.delete(oid, bname)
     space = h5py.h5s.create(h5py.h5s.SCALAR) if arr.ndim == 0 else h5py.h5s.create_simple(arr.shape)
     aid = h5py.h5a.create(oid, bname, h5py.h5t.py_create(arr.dtype, logical=True), space)
-    if arr.size:
-        aid.write(np.ascontiguousarray(arr))
+    with closing(aid):
+        if arr.size:
+            aid.write(np.ascontiguousarray(arr))
 
 
-def write_attrs(obj: h5py.HLObject, attrs: dict[str, Any]) -> None:
-    """Write node attributes, recording Python scalar types so they read back exactly."""
+def stored_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
+    """The HDF5 attributes that hold node attributes *attrs*: each value in its stored type, plus
+    ``txpipe_attr_types`` recording Python scalar types so they read back exactly."""
+    out: dict[str, Any] = {}
     types = {}
     for k, v in attrs.items():
         if isinstance(v, np.generic):  # before the Python checks: np.float64 is a float subclass
-            set_attr(obj, k, v)
+            out[k] = v
         elif isinstance(v, bool):
-            set_attr(obj, k, np.bool_(v))
+            out[k] = np.bool_(v)
             types[k] = "bool"
         elif isinstance(v, int):
-            set_attr(obj, k, np.int64(v))
+            out[k] = np.int64(v)
             types[k] = "int"
         elif isinstance(v, float):
-            set_attr(obj, k, np.float64(v))
+            out[k] = np.float64(v)
             types[k] = "float"
         else:  # str, or a numeric array
-            set_attr(obj, k, v)
+            out[k] = v
             if isinstance(v, np.ndarray) and v.ndim == 0:  # h5py reads 0-d attributes back as scalars
                 types[k] = "ndarray0"
     if types:
-        set_attr(obj, ATTR_TYPES_ATTR, json.dumps(types, sort_keys=True))
+        out[ATTR_TYPES_ATTR] = json.dumps(types, sort_keys=True)
+    return out
+
+
+def write_attrs(obj: h5py.HLObject, attrs: dict[str, Any]) -> None:
+    """Write node attributes (see :func:`stored_attrs`)."""
+    for k, v in stored_attrs(attrs).items():
+        set_attr(obj, k, v)
+
+
+def attrs_stored_as(oid: Any, attrs: dict[str, Any], markers: dict[str, str] | None = None) -> bool:
+    """Whether the object *oid* (low-level id) holds exactly the attributes :func:`write_attrs`
+    writes for *attrs* plus the reserved *markers*, values compared byte for byte (strings as
+    text)."""
+    want = {**(markers or {}), **stored_attrs(attrs)}
+    if h5py.h5a.get_num_attrs(oid) != len(want):
+        return False
+    for k, v in want.items():
+        arr = _attr_array(v)
+        try:
+            aid = h5py.h5a.open(oid, k.encode("utf-8"))
+        except KeyError:
+            return False
+        with closing(aid):
+            if aid.shape != arr.shape:
+                return False
+            is_str = isinstance(v, str)
+            tid = aid.get_type()  # compared as HDF5 types: cheaper than building a numpy dtype
+            if is_str:
+                if tid.get_class() != h5py.h5t.STRING or not tid.is_variable_str():
+                    return False
+            elif tid != h5py.h5t.py_create(arr.dtype, logical=True):
+                return False
+            if not arr.size:
+                continue
+            got = np.empty(arr.shape, dtype=arr.dtype)
+            aid.read(got)
+            if is_str:
+                if [x.decode("utf-8") if isinstance(x, bytes) else x for x in got.reshape(-1)] != list(arr.reshape(-1)):
+                    return False
+            elif not np.array_equal(got.reshape(-1).view(np.uint8), np.ascontiguousarray(arr).reshape(-1).view(np.uint8)):
+                return False
+    return True
 
 
 def replace_attrs(obj: h5py.HLObject, attrs: dict[str, Any]) -> None:
@@ -314,6 +430,99 @@ def replace_attrs(obj: h5py.HLObject, attrs: dict[str, Any]) -> None:
         if k == ATTR_TYPES_ATTR or not k.startswith(RESERVED_PREFIX):
             del obj.attrs[k]
     write_attrs(obj, attrs)
+
+
+# --- checking what was written --------------------------------------------------------------------
+
+
+def _open_dataset(gid: Any, name: str) -> Any:
+    try:
+        return h5py.h5d.open(gid, name.encode("utf-8"))
+    except KeyError:
+        return None
+
+
+def _scalar_read(dsid: Any, dtype: np.dtype) -> np.ndarray | None:
+    if dsid.shape != () or (h5py.check_string_dtype(dtype) is None and dsid.dtype != dtype):
+        return None
+    got = np.empty((), dtype=dtype)
+    dsid.read(h5py.h5s.ALL, h5py.h5s.ALL, got)
+    return got
+
+
+def check_value(
+    gid: Any,
+    name: str,
+    value: Any,
+    attrs: dict[str, Any],
+    same_array: Any,
+    *,
+    attrdict: bool = True,
+) -> bool:
+    """
+    Whether *name* under the group *gid* (low-level id) holds exactly what :func:`write_node`
+    writes for *value* with node attributes *attrs*: the same objects, markers, attributes and
+    data. ``same_array(dsid, array, attrs, markers)`` compares a dataset with an array.
+
+    The reading side of this module's type table, through h5py's low-level API (a fraction of
+    the cost of :func:`read_value`), used to check a commit before it is marked complete.
+    """
+    attrdict = attrdict and not attrs
+    if isinstance(value, np.ndarray):
+        dsid = _open_dataset(gid, name)
+        if dsid is None:
+            return False
+        with closing(dsid):
+            return bool(same_array(dsid, value, attrs, None))
+    if isinstance(value, (list, tuple, dict)):
+        if isinstance(value, (list, tuple)):
+            markers = {TYPE_ATTR: "list" if isinstance(value, list) else "tuple"}
+            members = [(str(i), v) for i, v in enumerate(value)]
+        elif attrdict and _is_attrdict(value):
+            markers = {TYPE_ATTR: "attrdict", **stored_attrs(value)}
+            members = []
+        else:
+            markers = {TYPE_ATTR: "dict", KEYS_ATTR: "int" if value and isinstance(next(iter(value)), int) else "str"}
+            members = [(str(k), v) for k, v in value.items()]
+        try:
+            sub = h5py.h5g.open(gid, name.encode("utf-8"))
+        except KeyError:
+            return False
+        with closing(sub):
+            if not attrs_stored_as(sub, attrs, markers):
+                return False
+            if [n.decode("utf-8") for n in sub] != [n for n, _ in members]:
+                return False
+            return all(check_value(sub, n, v, {}, same_array) for n, v in members)
+    dsid = _open_dataset(gid, name)
+    if dsid is None:
+        return False
+    with closing(dsid):
+        if value is None:
+            return dsid.get_space().get_simple_extent_type() == h5py.h5s.NULL and attrs_stored_as(dsid, attrs, {TYPE_ATTR: "none"})
+        if isinstance(value, np.generic):
+            return bool(same_array(dsid, np.asarray(value), attrs, {TYPE_ATTR: "npscalar"}))
+        if isinstance(value, bool):
+            arr, tag = np.asarray(value, dtype=np.bool_), "bool"
+        elif isinstance(value, int):
+            arr, tag = np.asarray(value, dtype=np.int64), "int"
+        elif isinstance(value, float):
+            arr, tag = np.asarray(value, dtype=np.float64), "float"
+        elif isinstance(value, complex):
+            arr, tag = np.asarray(value, dtype=np.complex128), "complex"
+        elif isinstance(value, bytes):
+            return bool(same_array(dsid, np.frombuffer(value, dtype=np.uint8), attrs, {TYPE_ATTR: "bytes"}))
+        elif isinstance(value, str):
+            if h5py.check_string_dtype(dsid.dtype) is None or not attrs_stored_as(dsid, attrs, {TYPE_ATTR: "str"}):
+                return False
+            got = _scalar_read(dsid, STR_DTYPE)
+            if got is None:
+                return False
+            text = got[()]
+            return (text.decode("utf-8") if isinstance(text, bytes) else text) == value
+        else:
+            return False
+        return bool(same_array(dsid, arr, attrs, {TYPE_ATTR: tag}))
 
 
 # --- reading -------------------------------------------------------------------------------------

@@ -23,12 +23,15 @@ features           histograms of ON/OFF index, baseline rate and quality; a per-
 =================  ===========================================================================
 
 Inputs a step did not produce render as ``not available: … step X did not run``. A DEFERRED
-session is first saved with the implicit-save rule (WARNING ``implicit_save``, SPEC §2.3).
+session is first saved with the implicit-save rule (WARNING ``implicit_save``).
 See ``docs/report.md``.
+
+Several files or a folder give an index page across recordings (:mod:`~txpipe.report.index`).
 
 Modules: :mod:`~txpipe.report.data` (reading), :mod:`~txpipe.report.draw` (matplotlib helpers),
 :mod:`~txpipe.report.overview` (chip map, light reference, light templates),
-:mod:`~txpipe.report.units` (per-unit pages), :mod:`~txpipe.report.eimage` (electrical images), :mod:`~txpipe.report.features` (feature summaries),
+:mod:`~txpipe.report.units` (per-unit pages), :mod:`~txpipe.report.eimage` (electrical images),
+:mod:`~txpipe.report.features` (feature summaries),
 :mod:`~txpipe.report.page` (the HTML page); this module renders, and holds the command line.
 """
 
@@ -38,12 +41,14 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import structlog
 
 from txpipe.errors import ConfigurationError
+from txpipe.version import __version__
 from txpipe.report.data import ReportData, _session_and_path, _unit_table
 from txpipe.report.draw import DPI  # noqa: F401  (a public name of the former single module)
 from txpipe.report.eimage import _eimages
@@ -51,6 +56,7 @@ from txpipe.report.features import _features
 from txpipe.report.overview import CHIP_SIDE, _chip_map, _light_reference, _light_templates  # noqa: F401
 from txpipe.report.page import _header, _journal, _page
 from txpipe.report.units import UNITS_PER_PAGE, _units
+from txpipe.runner.progress import ProgressBar
 
 SECTION_IDS = ("header", "journal", "chip-map", "light-reference", "light-templates", "units", "eimage", "features")
 """The ``id`` of every section of the page, in order."""
@@ -82,18 +88,22 @@ def render_report(source: Any, out_path: str | os.PathLike[str] | None = None, *
     out = Path(out_path) if out_path is not None else h5.with_name(f"{h5.stem}.report.html")
     data = ReportData(session)
     table = _unit_table(data)
-    sections = [
-        ("header", "Recording", _header(data, h5)),
-        ("journal", "Journal", _journal(data)),
-        ("chip-map", "Chip map", _chip_map(data, table)),
-        ("light-reference", "Light reference, frames and sections", _light_reference(data)),
-        ("light-templates", "Light templates", _light_templates(data)),
-        ("units", "Units", _units(data, table, max_units)),
-        ("eimage", "Electrical images", _eimages(data, table, max_units)),
-        ("features", "Feature summaries", _features(data, table)),
+    parts: list[tuple[str, str, Callable[[], str]]] = [
+        ("header", "Recording", lambda: _header(data, h5)),
+        ("journal", "Journal", lambda: _journal(data)),
+        ("chip-map", "Chip map", lambda: _chip_map(data, table)),
+        ("light-reference", "Light reference, frames and sections", lambda: _light_reference(data)),
+        ("light-templates", "Light templates", lambda: _light_templates(data)),
+        ("units", "Units", lambda: _units(data, table, max_units)),
+        ("eimage", "Electrical images", lambda: _eimages(data, table, max_units)),
+        ("features", "Feature summaries", lambda: _features(data, table)),
     ]
-    from txpipe import __version__
-
+    sections = []
+    with ProgressBar(total=len(parts), desc="report", unit="section") as bar:
+        for sid, title, build in parts:
+            bar.update(0, postfix=sid)
+            sections.append((sid, title, build()))
+            bar.update(1)
     seconds = time.perf_counter() - t0
     footer = f"txpipe {__version__} report of {h5.name}, rendered in {seconds:.1f} s."
     text = _page(f"txpipe report — {session.dataset_id or h5.stem}", sections, footer)
@@ -120,18 +130,30 @@ def report(source: Any, out_path: str | os.PathLike[str] | None = None, *, max_u
 
 
 def add_report_arguments(p: argparse.ArgumentParser) -> None:
-    """Add ``FILE [-o OUT.html] [--max-units N]`` to the ``report`` subparser *p*."""
-    p.add_argument("file", type=Path, metavar="FILE", help="a txpipe HDF5 file")
-    p.add_argument("-o", "--output", type=Path, default=None, metavar="OUT.html",
-                   help="the HTML file (default: FILE's name with .report.html, beside it)")
+    """Add ``FILE|DIR ... [-o OUT] [--max-units N] [--index-only]`` to the ``report`` subparser *p*."""
+    p.add_argument("files", type=Path, nargs="+", metavar="FILE|DIR",
+                   help="a txpipe HDF5 file; or several, or folders of them, for an index page across recordings")
+    p.add_argument("-o", "--output", type=Path, default=None, metavar="OUT",
+                   help="one file: the HTML file (default: FILE's name with .report.html, beside it); several or "
+                   "a folder: the folder for index.html and one page per recording (default: DIR/report, or "
+                   "./txpipe-report)")
     p.add_argument("--max-units", type=int, default=None, metavar="N",
                    help="draw per-unit panels for only the first N units (default: all)")
+    p.add_argument("--index-only", action="store_true",
+                   help="several files: write the index page only, without a page per recording (fast)")
 
 
 def run_report(args: argparse.Namespace) -> int:
     """Body of ``txpipe report``: render, print the output path, return exit code 0."""
     t0 = time.perf_counter()
-    out = render_report(args.file, args.output, max_units=args.max_units)
+    files = list(args.files)
+    if len(files) == 1 and not files[0].is_dir():
+        out = render_report(files[0], args.output, max_units=args.max_units)
+    else:
+        from txpipe.report.index import render_index
+
+        default = files[0] / "report" if len(files) == 1 else Path("txpipe-report")
+        out = render_index(files, args.output or default, max_units=args.max_units, pages=not args.index_only)
     sys.stdout.write(f"report: {out} ({time.perf_counter() - t0:.1f} s)\n")
     return 0
 
