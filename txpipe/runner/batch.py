@@ -284,7 +284,7 @@ def check_output(cfg: RunConfig, path_map: PathMap | Sequence[str] = ()) -> Outp
     recordings under another mount point or through a symlink match), after *path_map*
     (``OLD=NEW`` items) is applied.
     """
-    pmap = path_map if (not path_map or isinstance(path_map[0], tuple)) else parse_path_map(path_map)  # type: ignore[arg-type]
+    pmap = parse_path_map(path_map)
     out = Path(cfg.out)
     if not out.exists():
         return OutputCheck(False, "no output yet")
@@ -453,7 +453,7 @@ def run_batch(
     t0 = time.perf_counter()
     check_options(**options)  # batch-wide mistakes fail once, before any recording
     executor = executor or SerialExecutor()
-    pmap = parse_path_map(path_map) if path_map and not isinstance(path_map[0], tuple) else tuple(path_map)  # type: ignore[arg-type]
+    pmap = parse_path_map(path_map)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     log = structlog.get_logger("txpipe")
     results: dict[int, Outcome] = {}
