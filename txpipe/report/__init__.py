@@ -17,6 +17,8 @@ light-reference    the 1 kHz light reference over the recording with section bou
 light-templates    the averaged light template of each movie
 units              per unit: mean waveform, raster over the step movie's trials with the
                    stimulus trace, STA peak-frame map and its time course (pages of units)
+eimage             per unit with an electrical image: its minimum projection over lags with
+                   the unit's sensor marked, and the time of the minimum per sensor
 features           histograms of ON/OFF index, baseline rate and quality; a per-unit table
 =================  ===========================================================================
 
@@ -28,8 +30,9 @@ Several files or a folder give an index page across recordings (:mod:`~txpipe.re
 
 Modules: :mod:`~txpipe.report.data` (reading), :mod:`~txpipe.report.draw` (matplotlib helpers),
 :mod:`~txpipe.report.overview` (chip map, light reference, light templates),
-:mod:`~txpipe.report.units` (per-unit pages), :mod:`~txpipe.report.features` (feature summaries),
-:mod:`~txpipe.report.page` (the HTML page); :mod:`~txpipe.report.render` renders one page; this module holds the command line.
+:mod:`~txpipe.report.units` (per-unit pages), :mod:`~txpipe.report.eimage` (electrical images),
+:mod:`~txpipe.report.features` (feature summaries), :mod:`~txpipe.report.page` (the HTML page);
+:mod:`~txpipe.report.render` renders one page; this module holds the command line.
 """
 
 from __future__ import annotations

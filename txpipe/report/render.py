@@ -15,13 +15,14 @@ from txpipe.errors import ConfigurationError
 from txpipe.version import __version__
 from txpipe.report.data import ReportData, _session_and_path, _unit_table
 from txpipe.report.draw import DPI  # noqa: F401  (a public name of the former single module)
+from txpipe.report.eimage import _eimages
 from txpipe.report.features import _features
 from txpipe.report.overview import CHIP_SIDE, _chip_map, _light_reference, _light_templates  # noqa: F401
 from txpipe.report.page import _header, _journal, _page
 from txpipe.report.units import UNITS_PER_PAGE, _units
 from txpipe.runner.progress import ProgressBar
 
-SECTION_IDS = ("header", "journal", "chip-map", "light-reference", "light-templates", "units", "features")
+SECTION_IDS = ("header", "journal", "chip-map", "light-reference", "light-templates", "units", "eimage", "features")
 """The ``id`` of every section of the page, in order."""
 
 
@@ -58,6 +59,7 @@ def render_report(source: Any, out_path: str | os.PathLike[str] | None = None, *
         ("light-reference", "Light reference, frames and sections", lambda: _light_reference(data)),
         ("light-templates", "Light templates", lambda: _light_templates(data)),
         ("units", "Units", lambda: _units(data, table, max_units)),
+        ("eimage", "Electrical images", lambda: _eimages(data, table, max_units)),
         ("features", "Feature summaries", lambda: _features(data, table)),
     ]
     sections = []
