@@ -26,7 +26,7 @@ import structlog
 
 from txpipe.core import atomic
 from txpipe.errors import ExportError, MissingExtraError
-from txpipe.export.source import TxpipeFile
+from txpipe.export.source import TxpipeFile, feature_column
 from txpipe.mcs.chip import SENSOR_PITCH_UM, sensor_positions_um, sensor_row_col
 from txpipe.mcs.reader import N_SENSORS
 
@@ -208,7 +208,7 @@ def _collect_unit_columns(src: TxpipeFile, uids: list[str], fs: float) -> list[d
                 continue
             unit = attrs.get("unit")
             desc = f"txpipe feature {feature!r}, output {key!r}" + (f", in {unit}" if unit else "")
-            put(column_name(f"{feature}_{key}"), i, value, desc)
+            put(column_name(feature_column(feature, key)), i, value, desc)
     out = []
     for c in cols.values():
         c["name"] = c["name"] if c["name"] not in UNIT_COLUMNS_RESERVED else c["name"] + "_txpipe"

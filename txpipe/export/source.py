@@ -26,6 +26,7 @@ from txpipe.core.paths import (
     FRAME_TIMESTAMPS,
     JOURNAL,
     LIGHT_REFERENCE,
+    METADATA,
     SECTION_TIME,
     SENSOR_CONVERSION,
     SYS_META,
@@ -35,6 +36,11 @@ from txpipe.core.store import check_file
 from txpipe.errors import ExportError
 
 UNIT_ATTRS = ("unit_num", "sensor_id", "row", "col", "spike_count", "n_excluded_peaks")
+
+
+def feature_column(feature: str, key: str) -> str:
+    """The table column name of output *key* of feature group *feature*: ``{feature}_{key}``."""
+    return f"{feature}_{key}"
 
 
 @dataclass(frozen=True)
@@ -92,6 +98,11 @@ class TxpipeFile:
         if v is None:
             v = self.h5.attrs.get("dataset_id", self.path.stem)
         return str(v)
+
+    def duration_s(self) -> float | None:
+        """Recording length in s (None if not recorded)."""
+        v = self._value(METADATA / "recording_duration_s")
+        return None if v is None else float(v)
 
     def sys_meta(self, which: str) -> dict[str, Any]:
         """Root attributes of the ``.cmcr`` or ``.cmtr`` (``which``), as recorded by load_recording."""
@@ -204,4 +215,4 @@ class TxpipeFile:
         return out
 
 
-__all__ = ["Trial", "TxpipeFile", "UNIT_ATTRS"]
+__all__ = ["Trial", "TxpipeFile", "UNIT_ATTRS", "feature_column"]
