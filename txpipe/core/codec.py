@@ -42,6 +42,7 @@ from txpipe.errors import UnsupportedValueError
 TYPE_ATTR = "txpipe_type"
 KEYS_ATTR = "txpipe_keys"
 ATTR_TYPES_ATTR = "txpipe_attr_types"
+DERIVED_ATTR = "txpipe_derived"
 RESERVED_PREFIX = "txpipe_"
 NUMERIC_KINDS = frozenset("biufc")
 _INT64 = (-(2**63), 2**63 - 1)
@@ -302,6 +303,26 @@ def write_attrs(obj: h5py.HLObject, attrs: dict[str, Any]) -> None:
         set_attr(obj, ATTR_TYPES_ATTR, json.dumps(types, sort_keys=True))
 
 
+def write_description(obj: h5py.HLObject, attrs: dict[str, Any], dims: tuple[str, ...] | None,
+                      cf_units: str | None) -> None:
+    """Describe a dataset for generic readers: a CF ``units`` attribute (beside txpipe's own
+    ``unit``) and h5py dimension labels. Written only where the node has no attribute of that
+    name; the names written are listed in ``txpipe_derived`` so reading leaves them out and the
+    state round-trips exactly."""
+    if not isinstance(obj, h5py.Dataset):
+        return
+    names = []
+    if cf_units is not None and "units" not in attrs:
+        set_attr(obj, "units", cf_units)
+        names.append("units")
+    if dims is not None and obj.ndim == len(dims) and "DIMENSION_LABELS" not in attrs:
+        for i, label in enumerate(dims):
+            obj.dims[i].label = label
+        names.append("DIMENSION_LABELS")
+    if names:
+        set_attr(obj, DERIVED_ATTR, ",".join(names))
+
+
 def replace_attrs(obj: h5py.HLObject, attrs: dict[str, Any]) -> None:
     """Make *obj*'s user attributes exactly *attrs* (reserved ``txpipe_type``/``txpipe_keys``
     markers are kept; the recorded Python attribute types are rewritten). A dict stored as
@@ -311,7 +332,7 @@ def replace_attrs(obj: h5py.HLObject, attrs: dict[str, Any]) -> None:
             raise UnsupportedValueError(f"{obj.name}: a dict stored as attributes cannot take node attributes")
         return
     for k in list(obj.attrs):
-        if k == ATTR_TYPES_ATTR or not k.startswith(RESERVED_PREFIX):
+        if k in (ATTR_TYPES_ATTR, DERIVED_ATTR) or not k.startswith(RESERVED_PREFIX):
             del obj.attrs[k]
     write_attrs(obj, attrs)
 
@@ -331,9 +352,11 @@ def read_attrs(obj: h5py.HLObject) -> dict[str, Any]:
     """Node attributes as the state holds them (reserved ``txpipe_*`` attributes left out)."""
     raw = obj.attrs.get(ATTR_TYPES_ATTR)
     types = json.loads(raw) if raw is not None else {}
+    derived = obj.attrs.get(DERIVED_ATTR)
+    skip = set((derived.decode() if isinstance(derived, bytes) else derived).split(",")) if derived is not None else ()
     out: dict[str, Any] = {}
     for k in obj.attrs:
-        if k.startswith(RESERVED_PREFIX):
+        if k.startswith(RESERVED_PREFIX) or k in skip:
             continue
         v = obj.attrs[k]
         t = types.get(k)

@@ -107,3 +107,40 @@ def unit_path(unit_id: str) -> NodePath:
 def unit_id_for(unit_num: int) -> str:
     """The unit id for CMTR unit number *unit_num*: ``unit_001`` … (at least 3 digits)."""
     return f"unit_{unit_num:03d}"
+
+
+# --- self-description for generic HDF5 readers (h5py dims, xarray/h5netcdf) ----------------------
+DIMENSION_LABELS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("/stimulus/section_time/*", ("occurrence", "bound")),
+    ("/units/*/spike_times_sectioned/*/trials_start_end", ("trial", "bound")),
+    ("/units/*/features/sta_*/sta", ("lag", "stim_row", "stim_col")),
+)
+"""Axis names of the multi-axis datasets of the layout (``*`` matches one path component)."""
+
+CF_UNITS = {"s": "s", "ms": "ms", "Hz": "Hz", "spikes/s": "s-1", "1": "1", "sample_index": "1",
+            "adc_counts": "1", "spikes": "1", "trials": "1"}
+"""txpipe ``unit`` attribute → the CF (UDUNITS) spelling written beside it as ``units``; a unit
+not listed here gets no ``units`` attribute (txpipe does not guess)."""
+
+_DIM_RULES = tuple(
+    (tuple(pattern.strip("/").split("/")), labels) for pattern, labels in DIMENSION_LABELS
+)
+
+
+def dimension_labels(path: "PathLike", ndim: int) -> tuple[str, ...] | None:
+    """The axis names of the dataset at *path* if the layout names them for *ndim* axes."""
+    parts = tuple(NodePath.parse(path))
+    for rule, labels in _DIM_RULES:
+        if len(rule) == len(parts) and len(labels) == ndim and all(
+            _match(r, p) for r, p in zip(rule, parts)
+        ):
+            return labels
+    return None
+
+
+def _match(rule: str, part: str) -> bool:
+    if rule == "*":
+        return True
+    if rule.endswith("*"):
+        return part.startswith(rule[:-1])
+    return rule == part

@@ -26,7 +26,7 @@ from txpipe.core import atomic
 from txpipe.core import codec
 from txpipe.errors import NotATxpipeFileError
 from txpipe.core.journal import Journal
-from txpipe.core.paths import JOURNAL, PIPELINE, NodePath
+from txpipe.core.paths import CF_UNITS, JOURNAL, PIPELINE, NodePath, dimension_labels
 from txpipe.core.tree import Group, Lazy, LazyArray, LazyValue, Leaf, Tree
 
 FORMAT = "txpipe/1"
@@ -143,6 +143,14 @@ class FileSource:
 # --- writing -------------------------------------------------------------------------------------
 
 
+def _describe(obj: h5py.HLObject, node: Leaf) -> None:
+    """CF ``units`` and dimension labels for generic readers (see :func:`codec.write_description`)."""
+    if isinstance(obj, h5py.Dataset):
+        unit = node.attrs.get("unit")
+        codec.write_description(obj, node.attrs, dimension_labels(obj.name, obj.ndim),
+                                CF_UNITS.get(unit) if isinstance(unit, str) else None)
+
+
 def _write_group(dst: h5py.Group, group: Group) -> None:
     for name, node in group.children.items():
         if isinstance(node, Group):
@@ -157,9 +165,11 @@ def _write_group(dst: h5py.Group, group: Group) -> None:
         elif isinstance(node.value, Lazy):
             obj = node.value.source.copy_to(node.value.path, dst, name)  # type: ignore[attr-defined]
             codec.replace_attrs(obj, node.attrs)
+            _describe(obj, node)
         else:
             obj = codec.write_value(dst, name, node.value, attrdict=not node.attrs)
             codec.write_attrs(obj, node.attrs)
+            _describe(obj, node)
 
 
 def write_file(
