@@ -13,21 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from txpipe.errors import ConfigurationError, MissingExtraError
+from txpipe.errors import ConfigurationError
+from txpipe.export.extras import require
 from txpipe.export.source import TxpipeFile, feature_column
 from txpipe.mcs.chip import SENSOR_PITCH_UM, sensor_positions_um
 
 EXTRA = "analysis"
-
-
-def _require(module: str) -> Any:
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise MissingExtraError(f"txpipe.read needs {module}, which is not installed: pip install 'txpipe[{EXTRA}]'",
-                                extra=EXTRA) from exc
 
 
 def units(path: str | Path, *, pitch_um: float = SENSOR_PITCH_UM) -> Any:
@@ -44,7 +35,7 @@ def units(path: str | Path, *, pitch_um: float = SENSOR_PITCH_UM) -> Any:
         MissingExtraError: pandas is not installed.
         NotATxpipeFileError / FileNotFoundError: not a complete txpipe file.
     """
-    pd = _require("pandas")
+    pd = require("pandas", EXTRA, "txpipe.read.units")
     pos = sensor_positions_um(pitch_um)
     rows: list[dict[str, Any]] = []
     with TxpipeFile(path) as src:
@@ -84,7 +75,7 @@ def sta(path: str | Path, movie: str | None = None) -> Any:
         MissingExtraError: xarray is not installed.
         ConfigurationError: no STA in the file, several movies and none chosen, or an unknown movie.
     """
-    xr = _require("xarray")
+    xr = require("xarray", EXTRA, "txpipe.read.sta")
     with TxpipeFile(path) as src:
         found: dict[str, dict[str, tuple[np.ndarray, dict[str, Any]]]] = {}
         for uid in src.unit_ids():

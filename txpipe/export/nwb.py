@@ -26,6 +26,7 @@ import structlog
 
 from txpipe.core import atomic
 from txpipe.errors import ExportError, MissingExtraError
+from txpipe.export.extras import require
 from txpipe.export.source import TxpipeFile, feature_column
 from txpipe.mcs.chip import SENSOR_PITCH_UM, sensor_positions_um, sensor_row_col
 from txpipe.mcs.reader import N_SENSORS
@@ -52,15 +53,7 @@ UNIT_COLUMNS_RESERVED = frozenset({"spike_times", "spike_times_index", "electrod
 
 def require_nwb() -> tuple[Any, Any]:
     """Import pynwb and hdmf, or raise :class:`MissingExtraError` naming the ``nwb`` extra."""
-    try:
-        import hdmf
-        import pynwb
-    except ImportError as exc:
-        raise MissingExtraError(
-            f"NWB export needs pynwb, which is not installed ({exc.name or exc}): pip install 'txpipe[nwb]'",
-            extra=EXTRA,
-        ) from exc
-    return pynwb, hdmf
+    return require("pynwb", EXTRA, "NWB export"), require("hdmf", EXTRA, "NWB export")
 
 
 # --- metadata ------------------------------------------------------------------------------------
@@ -94,8 +87,8 @@ def load_metadata(metadata: str | Path | Mapping[str, Any] | None) -> dict[str, 
             try:
                 import yaml
             except ImportError as exc:
-                raise MissingExtraError("reading a YAML metadata file needs pyyaml: pip install 'txpipe[nwb]'",
-                                        extra=EXTRA) from exc
+                raise MissingExtraError(f"{p}: reading a YAML metadata file needs pyyaml: pip install "
+                                        "'txpipe[nwb]' (or give the metadata as JSON)", extra=EXTRA) from exc
             try:
                 meta = yaml.safe_load(text)
             except yaml.YAMLError as exc:

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from txpipe.errors import MissingExtraError
+from txpipe.export.extras import require
 from txpipe.export.source import TxpipeFile
 from txpipe.mcs.chip import SENSOR_PITCH_UM, sensor_positions_um, sensor_row_col
 from txpipe.mcs.reader import N_SENSORS
@@ -24,20 +24,10 @@ CONTACT_WIDTH_UM = 8.0
 """Side of a sensor's square contact in µm (CMOS-MEA5000 data sheet: 8 µm electrodes)."""
 
 
-def _require(module: str) -> Any:
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise MissingExtraError(f"this needs {module.split('.')[0]}, which is not installed: "
-                                f"pip install 'txpipe[{EXTRA}]'", extra=EXTRA) from exc
-
-
 def chip_probe(pitch_um: float = SENSOR_PITCH_UM) -> Any:
     """A probeinterface ``Probe`` of the 65 × 65 chip: contact i at SensorID i + 1, positions in
     µm (x along columns, y along rows), ``device_channel_indices`` = SensorID − 1."""
-    pi = _require("probeinterface")
+    pi = require("probeinterface", EXTRA, "the chip probe")
     probe = pi.Probe(ndim=2, si_units="um", name="MCS CMOS-MEA 65x65", manufacturer="Multi Channel Systems")
     probe.set_contacts(positions=sensor_positions_um(pitch_um), shapes="square",
                        shape_params={"width": CONTACT_WIDTH_UM})
@@ -65,7 +55,7 @@ def to_sorting(path: str | Path, *, with_probe: bool = True, pitch_um: float = S
         MissingExtraError: spikeinterface (or probeinterface) is not installed.
         NotATxpipeFileError / FileNotFoundError: not a complete txpipe file.
     """
-    se = _require("spikeinterface.core")
+    se = require("spikeinterface.core", EXTRA, "to_sorting")
     with TxpipeFile(path) as src:
         fs = src.fs_hz
         uids = src.unit_ids()
