@@ -368,3 +368,74 @@ class TestSortingAndReaders:
                 assert int(da["n_spikes_used"].sel(unit=uid)) == d.attrs["n_spikes_used"]
         with pytest.raises(Exception, match="no STA of movie"):
             read.sta(h5, movie="nope")
+
+
+class TestEdges:
+    def test_missing_extras_are_named(self, demo, monkeypatch):
+        from txpipe import read
+        from txpipe.export import to_sorting
+
+        h5, _, _ = demo
+        monkeypatch.setitem(sys.modules, "spikeinterface.core", None)
+        with pytest.raises(MissingExtraError, match=r"txpipe\[spikeinterface\]"):
+            to_sorting(h5)
+        monkeypatch.setitem(sys.modules, "pandas", None)
+        with pytest.raises(MissingExtraError, match=r"txpipe\[analysis\]"):
+            read.units(h5)
+        monkeypatch.setitem(sys.modules, "xarray", None)
+        with pytest.raises(MissingExtraError, match=r"txpipe\[analysis\]"):
+            read.sta(h5)
+
+    def test_file_without_recorded_conversions_says_adc_counts(self, demo, tmp_path):
+        """A txpipe file made before the conversions were recorded: the light reference stays in
+        ADC counts (no conversion factor set) instead of being labelled volts."""
+        from txpipe.export import to_nwb
+
+        h5, _, _ = demo
+        old = tmp_path / "old.h5"
+        shutil.copy(h5, old)
+        with h5py.File(old, "a") as f:
+            del f["metadata/analog_conversion"]
+        nwb = to_nwb(old, tmp_path / "old.nwb", {"timezone": "UTC"})
+        with pynwb.NWBHDF5IO(str(nwb), "r") as io:
+            light = io.read().stimulus["light_reference"]
+            assert light.unit == "ADC counts" and light.conversion == 1.0
+            assert "no ADC conversion" in light.description
+
+    def test_folder_export_skips_files_that_are_not_txpipe(self, demo, tmp_path):
+        from txpipe.export import to_nwb_many
+
+        h5, _, _ = demo
+        src = tmp_path / "src"
+        src.mkdir()
+        shutil.copy(h5, src / "a.h5")
+        with h5py.File(src / "foreign.h5", "w") as f:
+            f["x"] = 1
+        out = to_nwb_many(src, tmp_path / "out", {"timezone": "UTC"})
+        assert [p.name for p in out] == ["a.nwb"]
+
+    def test_mcs_conversion_rules(self):
+        from txpipe.mcs.reader import conversion
+
+        dtype = np.dtype([("ConversionFactor", "<i8"), ("Exponent", "<i4"), ("ADZero", "<i4"), ("Unit", "S8")])
+        rows = np.array([(3, -8, 2, b"V"), (3, -8, 2, b"V")], dtype)
+        assert conversion(rows) == {"conversion_factor": 3, "exponent": -8, "ad_zero": 2, "unit": "V"}
+        rows[1]["Exponent"] = -9
+        assert conversion(rows) is None  # rows disagree: no single conversion
+        rows[1] = rows[0]
+        rows["ConversionFactor"] = 0
+        assert conversion(rows) is None
+        assert conversion(np.zeros(2, [("Tick", "<i8")])) is None
+        assert conversion(None) is None
+
+    def test_load_recording_records_the_cmcr_conversions(self, demo):
+        h5, truth, _ = demo
+        with h5py.File(truth.paths["cmcr"], "r") as f:
+            meta = f["Acquisition/Analog Data/ChannelMeta"][()]
+        with h5py.File(h5, "r") as f:
+            assert "metadata/sensor_conversion" not in f  # the synthetic .cmcr has no sensor stream
+            for c in (1, 2):
+                a = f[f"metadata/analog_conversion/ch{c}"].attrs
+                assert (a["conversion_factor"], a["exponent"], a["ad_zero"], a["unit"]) == (
+                    meta["ConversionFactor"][c - 1], meta["Exponent"][c - 1], meta["ADZero"][c - 1],
+                    meta["Unit"][c - 1].decode())

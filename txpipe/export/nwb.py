@@ -30,6 +30,7 @@ from txpipe.export.extras import require
 from txpipe.export.source import TxpipeFile, feature_column
 from txpipe.mcs.chip import SENSOR_PITCH_UM, sensor_positions_um, sensor_row_col
 from txpipe.mcs.reader import N_SENSORS
+from txpipe.runner.progress import progress
 
 log = structlog.get_logger("txpipe")
 
@@ -434,7 +435,7 @@ def build_nwbfile(src: TxpipeFile, meta: Mapping[str, Any]) -> Any:
         log.warning("nwb_waveform_units_unknown", path=where,
                     message="the recording has no sensor ADC conversion (SensorMeta): waveform_mean is left out and "
                     "the mean cutouts go to the column waveform_mean_raw in the spike sorter's units")
-    for i, uid in enumerate(uids):
+    for i, uid in enumerate(progress(uids, desc="nwb units", unit="unit")):
         a = src.unit_attrs(uid)
         kw: dict[str, Any] = {}
         if conv is not None and n_cut:
@@ -567,7 +568,7 @@ def to_nwb_many(source: str | Path, out: str | Path | None = None,
     out_dir = Path(out) if out is not None else src_dir
     meta = load_metadata(metadata)
     written = []
-    for h5 in sorted(src_dir.glob("*.h5")):
+    for h5 in progress(sorted(src_dir.glob("*.h5")), desc="export nwb", unit="file"):
         try:
             check_file(h5)
         except NotATxpipeFileError as exc:
