@@ -24,7 +24,7 @@ from typing import Any, Mapping
 import numpy as np
 import structlog
 
-from txpipe.core import atomic
+from txpipe.core import atomic, codec
 from txpipe.errors import ExportError, MissingExtraError
 from txpipe.export.extras import require
 from txpipe.export.source import TxpipeFile, feature_column
@@ -168,8 +168,11 @@ def column_name(name: str) -> str:
     return out
 
 
-def _collect_unit_columns(src: TxpipeFile, uids: list[str], fs: float) -> list[dict[str, Any]]:
-    """Per-unit columns: identity, quality measures (unit_info) and features (STA included)."""
+def _collect_unit_columns(src: TxpipeFile, uids: list[str]) -> list[dict[str, Any]]:
+    """Per-unit columns for ``DynamicTable.add_column``: identity, quality measures (unit_info)
+    and features (STA included). Scalars are read here; per-unit arrays of one shape become
+    fixed-shape columns streamed from the txpipe file unit by unit when the NWB file is written,
+    1-D arrays of varied length become ragged columns."""
     n = len(uids)
     cols: dict[str, dict[str, Any]] = {}
 
@@ -191,12 +194,14 @@ def _collect_unit_columns(src: TxpipeFile, uids: list[str], fs: float) -> list[d
             if k in ("UnitID", "SensorID", "Row", "Column") or isinstance(v, (str, bytes)) or v is None:
                 continue
             put(column_name(k), i, v, f"spike-sorter quality measure {k} (MCS CMOS-MEA-Tools Unit Info)")
-        for feature, key, value, attrs in src.features(uid):
+        for feature, key, ds in src.feature_datasets(uid):
+            attrs = codec.read_attrs(ds)
+            value = np.asarray(ds[()]) if ds.ndim == 0 else ds  # arrays stay on disk until written
             if feature.startswith("sta_") and key == "sta":
                 cr = attrs.get("cover_range")
                 lags = f"lags {int(cr[0])}..{int(cr[1]) - 1} display frames relative to the spike's frame" \
                     if cr is not None else "lags in display frames"
-                put(column_name(feature), i, np.asarray(value, np.float32),
+                put(column_name(feature), i, value,
                     f"spike-triggered average of movie {attrs.get('movie', feature[4:])!r}, axes (lag, stimulus row, "
                     f"stimulus column): {lags}; values in movie pixel units (0-255); NaN when no spike was usable")
                 continue
@@ -212,44 +217,56 @@ def _collect_unit_columns(src: TxpipeFile, uids: list[str], fs: float) -> list[d
     return out
 
 
+class _UnitRows:
+    """Rows of a fixed-shape unit column, read one unit at a time while the NWB file is written
+    (an hdmf ``DataChunkIterator`` that also knows its length, which ``add_column`` checks)."""
+
+    @staticmethod
+    def make(datasets: list[Any], shape: tuple[int, ...], dtype: np.dtype) -> Any:
+        from hdmf.data_utils import DataChunkIterator
+
+        class Rows(DataChunkIterator):  # type: ignore[misc]
+            def __len__(self) -> int:
+                return len(datasets)
+
+        def rows() -> Any:
+            for d in datasets:
+                yield np.full(shape, np.nan, dtype) if d is None else np.asarray(d[()], dtype)
+
+        return Rows(data=rows(), maxshape=(len(datasets), *shape), dtype=dtype, buffer_size=1)
+
+
 def _finish_column(c: dict[str, Any], n: int) -> dict[str, Any] | None:
-    """Turn collected per-unit values into ``{name, description, data[, index]}`` for
-    ``DynamicTable.add_column``: scalars → one value per unit (NaN where missing), arrays of one
-    shape → a fixed-shape column (NaN-filled where missing), 1-D arrays of varied length → a
-    ragged column. Anything else is left out (logged)."""
+    """Turn collected per-unit values into ``{name, description, data[, index]}``: scalars → one
+    value per unit (NaN where missing); arrays of one shape → a fixed-shape column (NaN where
+    missing), streamed; 1-D arrays of varied length → a ragged column. Anything else is left out
+    (logged)."""
     vals = c.pop("values")
     present = [v for v in vals if v is not None]
     if all(isinstance(v, str) for v in present):
         return {**c, "data": [v if v is not None else "" for v in vals]}
-    arrs = [None if v is None else np.asarray(v) for v in vals]
-    shapes = {a.shape for a in arrs if a is not None}
+    shapes = {tuple(np.shape(v)) for v in present}
     if shapes == {()}:
-        kinds = {a.dtype.kind for a in arrs if a is not None}
-        if None in arrs or kinds - set("biu"):
-            data = np.array([np.nan if a is None else float(a) for a in arrs], np.float64)
+        kinds = {np.asarray(v).dtype.kind for v in present}
+        if len(present) < n or kinds - set("biu"):
+            data = np.array([np.nan if v is None else float(v) for v in vals], np.float64)
         elif kinds == {"b"}:
-            data = np.array([bool(a) for a in arrs])
+            data = np.array([bool(v) for v in vals])
         else:
-            data = np.array([int(a) for a in arrs], np.int64)
+            data = np.array([int(v) for v in vals], np.int64)
         return {**c, "data": data}
+    dtypes = {np.dtype(v.dtype) for v in present}
+    dtype = dtypes.pop() if len(dtypes) == 1 and len(present) == n else \
+        np.result_type(np.float32, *{np.dtype(v.dtype) for v in present})
     if len(shapes) == 1:
-        shape = shapes.pop()
-        data = np.full((n, *shape), np.nan, np.float64 if any(a is not None and a.dtype.kind == "f" and
-                                                               a.dtype.itemsize == 8 for a in arrs) else np.float32)
-        for i, a in enumerate(arrs):
-            if a is not None:
-                data[i] = a
-        return {**c, "data": data}
+        return {**c, "data": _UnitRows.make(vals, shapes.pop(), np.dtype(dtype))}
     if all(len(s) == 1 for s in shapes):
-        flat = [np.zeros(0) if a is None else a.astype(np.float64) for a in arrs]
+        flat = [np.zeros(0, dtype) if v is None else np.asarray(v[()], dtype) for v in vals]
         index = np.cumsum([a.size for a in flat]).astype(np.int64)
-        return {**c, "data": np.concatenate(flat) if flat else np.zeros(0), "index": index}
+        return {**c, "data": np.concatenate(flat), "index": index}
     log.warning("nwb_column_skipped", column=c["name"], shapes=sorted(str(s) for s in shapes),
                 reason="per-unit arrays of different multi-dimensional shapes")
     return None
-
-
-# --- the export ----------------------------------------------------------------------------------
 
 
 def _stream(dataset: Any) -> Any:
@@ -372,7 +389,7 @@ def _electrodes_table(group: Any, location: str, pitch_um: float) -> Any:
 def build_nwbfile(src: TxpipeFile, meta: Mapping[str, Any]) -> Any:
     """The in-memory ``pynwb.NWBFile`` for *src* (large arrays as iterators over *src*'s file)."""
     pynwb, _ = require_nwb()
-    from hdmf.common import DynamicTable
+    from hdmf.common import DynamicTable, DynamicTableRegion, VectorData, VectorIndex
     from pynwb import NWBFile, ProcessingModule, TimeSeries
     from pynwb.file import Subject
     from pynwb.image import ImageSeries
@@ -427,32 +444,43 @@ def build_nwbfile(src: TxpipeFile, meta: Mapping[str, Any]) -> Any:
     conv = _conversion(src.sensor_conversion())
     waveforms = [src.waveform(u) for u in uids]
     n_cut = max((w.size for w in waveforms), default=0)
-    units = Units(name="units", description=f"units of the MCS spike sorter for recording {did}; spike times in s "
-                  f"from the session start (sample index / {fs:g} Hz)", resolution=1.0 / fs, waveform_rate=fs,
-                  waveform_unit="volts", electrode_table=nwb.electrodes)
-    nwb.units = units
     if conv is None and n_cut:
         log.warning("nwb_waveform_units_unknown", path=where,
                     message="the recording has no sensor ADC conversion (SensorMeta): waveform_mean is left out and "
                     "the mean cutouts go to the column waveform_mean_raw in the spike sorter's units")
-    for i, uid in enumerate(progress(uids, desc="nwb units", unit="unit")):
-        a = src.unit_attrs(uid)
-        kw: dict[str, Any] = {}
-        if conv is not None and n_cut:
-            w = waveforms[i]
-            kw["waveform_mean"] = (w.astype(np.float64) * conv[0] + conv[1]) if w.size == n_cut else np.full(n_cut, np.nan)
-        units.add_unit(spike_times=src.spike_samples(uid).astype(np.float64) / fs,
-                       electrodes=[a["sensor_id"] - 1], electrode_group=group, id=i, **kw)
-    for col in _collect_unit_columns(src, uids, fs):
-        units.add_column(**col)
-    if conv is None and n_cut:
-        raw = np.full((len(uids), n_cut), np.nan, np.float32)
+    trains = [src.spike_samples(u) for u in progress(uids, desc="nwb units", unit="unit")]
+    spike_times = VectorData(name="spike_times", description="spike times in s from the session start: sample "
+                             f"index / {fs:g} Hz", data=np.concatenate(trains).astype(np.float64) / fs
+                             if trains else np.zeros(0))
+    spike_index = np.cumsum([t.size for t in trains]).astype(np.int64)
+    del trains
+    main_sensor = np.array([src.unit_attrs(u)["sensor_id"] - 1 for u in uids], np.int64)
+    electrodes = DynamicTableRegion(name="electrodes", description="the unit's main sensor (electrodes row "
+                                    "SensorID - 1)", data=main_sensor, table=nwb.electrodes)
+    columns = [spike_times, VectorIndex(name="spike_times_index", data=spike_index, target=spike_times),
+               electrodes, VectorIndex(name="electrodes_index", data=np.arange(1, len(uids) + 1), target=electrodes),
+               VectorData(name="electrode_group", description="the electrode group of the unit's sensor",
+                          data=[group] * len(uids))]
+    units = Units(name="units", id=np.arange(len(uids)), columns=columns,
+                  description=f"units of the MCS spike sorter for recording {did}; spike times in s from the session "
+                  f"start (sample index / {fs:g} Hz)", resolution=1.0 / fs, waveform_rate=fs,
+                  waveform_unit="volts", electrode_table=nwb.electrodes)
+    nwb.units = units
+    if n_cut:
+        stacked = np.full((len(uids), n_cut), np.nan, np.float64)
         for i, w in enumerate(waveforms):
             if w.size == n_cut:
-                raw[i] = w
-        units.add_column("waveform_mean_raw", "mean spike cutout in the spike sorter's raw units: the recording "
-                         f"carries no ADC conversion, so the physical unit is unknown; {n_cut} samples at {fs:g} Hz",
-                         data=raw)
+                stacked[i] = w
+        if conv is not None:
+            units.add_column("waveform_mean", "mean spike cutout in volts: (mean - ADZero) * ConversionFactor * "
+                             f"10^Exponent of the sensor stream; {n_cut} samples at {fs:g} Hz",
+                             data=stacked * conv[0] + conv[1])
+        else:
+            units.add_column("waveform_mean_raw", "mean spike cutout in the spike sorter's raw units: the recording "
+                             f"carries no ADC conversion, so the physical unit is unknown; {n_cut} samples at "
+                             f"{fs:g} Hz", data=stacked.astype(np.float32))
+    for col in _collect_unit_columns(src, uids):
+        units.add_column(**col)
 
     # stimulus: light reference (ADC counts with the conversion to volts), frame onsets, movies
     light = src.light_reference("ch1")

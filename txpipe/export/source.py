@@ -173,9 +173,9 @@ class TxpipeFile:
         obj = self.unit(uid).get("unit_info")
         return {} if obj is None else dict(codec.read_value(obj))
 
-    def features(self, uid: str) -> Iterator[tuple[str, str, np.ndarray, dict[str, Any]]]:
-        """``(feature, key, value, attrs)`` for every dataset under ``features/`` of *uid* (STA
-        included), values as numpy arrays (0-d for scalars)."""
+    def feature_datasets(self, uid: str) -> Iterator[tuple[str, str, h5py.Dataset]]:
+        """``(feature, key, dataset)`` for every numeric dataset under ``features/`` of *uid*
+        (STA included), unread."""
         g = self.unit(uid).get("features")
         if g is None:
             return
@@ -184,7 +184,13 @@ class TxpipeFile:
                 continue
             for key, obj in fg.items():
                 if isinstance(obj, h5py.Dataset) and obj.dtype.kind in codec.NUMERIC_KINDS:
-                    yield fname, key, np.asarray(obj[()]), codec.read_attrs(obj)
+                    yield fname, key, obj
+
+    def features(self, uid: str) -> Iterator[tuple[str, str, np.ndarray, dict[str, Any]]]:
+        """``(feature, key, value, attrs)`` for every dataset under ``features/`` of *uid* (STA
+        included), values read as numpy arrays (0-d for scalars)."""
+        for fname, key, obj in self.feature_datasets(uid):
+            yield fname, key, np.asarray(obj[()]), codec.read_attrs(obj)
 
     # --- sections and trials --------------------------------------------------------------------
 
