@@ -18,6 +18,7 @@ from txpipe.log import configure_logging, reset_logging
 from txpipe.core.session import PipelineSession, SaveState, pipeline_session
 from txpipe.core.step import Step, step
 from txpipe.steps.load_recording import LoadResult, load_recording
+from txpipe.steps.compute_eimage_sta import EImageResult, compute_eimage_sta, load_recording_with_eimage_sta
 from txpipe.steps.add_section_time import SectionTimeResult, add_section_time
 from txpipe.steps.add_section_time_analog import add_section_time_analog
 from txpipe.steps.section_spike_times import SectionResult, section_spike_times
@@ -29,6 +30,7 @@ from txpipe import export, read  # optional packages (pynwb, spikeinterface, pan
 
 __all__ = [
     "Changes",
+    "EImageResult",
     "LoadResult",
     "PipelineSession",
     "SaveState",
@@ -38,6 +40,7 @@ __all__ = [
     "__version__",
     "add_section_time",
     "add_section_time_analog",
+    "compute_eimage_sta",
     "compute_sta",
     "configure_logging",
     "errors",
@@ -45,6 +48,7 @@ __all__ = [
     "extract_features",
     "features",
     "load_recording",
+    "load_recording_with_eimage_sta",
     "pipeline_session",
     "read",
     "report",

@@ -402,6 +402,98 @@ def _read_unit(p: Path, name: str, g: h5py.Group) -> UnitRecord:
                       n_excluded=int(keep.size - np.count_nonzero(keep)), info=info)
 
 
+# --- sensor stream (raw full-chip data) --------------------------------------------------------------
+
+SENSOR_DATA = ("Acquisition", "Sensor Data", "SensorData 1 1")
+
+
+class SensorStream:
+    """
+    The full-chip sensor stream of a ``.cmcr``, ``/Acquisition/Sensor Data/SensorData 1 1``:
+    (frames, 65, 65) int16 raw ADC counts, indexed ``[t, Row-1, Column-1]`` (an assumption the
+    lab's code also makes; see ``docs/eimage.md``). Read in blocks, never whole: use
+    :meth:`read` or :meth:`blocks` inside ``with open_sensor_stream(path) as s``.
+
+    Attributes: ``path``; ``n_frames`` (samples); ``shape`` (frames, 65, 65); ``dtype``;
+    ``tick_us`` (µs per frame from ``SensorMeta`` ``Tick``, None if absent).
+    """
+
+    def __init__(self, path: Path, dataset: h5py.Dataset, tick_us: int | None) -> None:
+        self.path = path
+        self._ds = dataset
+        self.shape = tuple(int(x) for x in dataset.shape)
+        self.dtype = dataset.dtype
+        self.n_frames = self.shape[0]
+        self.tick_us = tick_us
+
+    def read(self, start: int, stop: int, out: np.ndarray | None = None) -> np.ndarray:
+        """Frames ``[start, stop)`` as (n, 65·65) (row-major: channel ``(Row-1)·65 + Column-1``),
+        raw dtype; into *out* (C-contiguous, that shape and dtype) if given.
+
+        Raises:
+            McsFormatError: a read error (truncated or corrupt file), naming the file.
+        """
+        if not 0 <= start <= stop <= self.n_frames:
+            raise ValueError(f"{self.path}: frames [{start}, {stop}) outside the sensor stream's 0..{self.n_frames}")
+        n = stop - start
+        if out is None:
+            out = np.empty((n, N_SENSORS), self.dtype)
+        try:
+            if n:
+                self._ds.read_direct(out.reshape(n, CHIP_SIDE, CHIP_SIDE), np.s_[start:stop], np.s_[0:n])
+        except OSError as exc:
+            raise McsFormatError(f"{self.path}: cannot read sensor frames {start}..{stop}, truncated or "
+                                 f"corrupt ({exc})", path=str(self.path)) from exc
+        return out
+
+    def blocks(self, start: int, stop: int, block: int) -> Iterator[tuple[int, np.ndarray]]:
+        """``(first_frame, (n, 65·65) block)`` over ``[start, stop)`` in blocks of *block* frames."""
+        for a in range(start, stop, block):
+            b = min(stop, a + block)
+            yield a, self.read(a, b)
+
+
+@contextlib.contextmanager
+def open_sensor_stream(path: str | Path) -> Iterator[SensorStream]:
+    """
+    Open the sensor stream of a ``.cmcr`` for block reads (the file stays open inside the block).
+
+    Raises:
+        McsFileError: missing file or wrong suffix.
+        McsFormatError: not a CMOS-MEA file, no sensor stream, or not (frames, 65, 65) integers.
+    """
+    p = _precheck(path, ".cmcr")
+    with _open(p) as data:
+        with _quiet() as buf:
+            ds, tick = _sensor_dataset(p, data, buf)
+        yield SensorStream(p, ds, tick)
+
+
+def _sensor_dataset(p: Path, data: object, buf: io.StringIO) -> tuple[h5py.Dataset, int | None]:
+    """The sensor dataset and its SensorMeta tick (µs, None if absent) of an open McsPy file."""
+    try:
+        stream = data.Acquisition.Sensor_Data  # type: ignore[attr-defined]
+        ds = stream.SensorData_1_1
+    except (AttributeError, KeyError) as exc:
+        raise McsFormatError(f"{p}: no sensor stream at /{'/'.join(SENSOR_DATA)} (recorded without "
+                             f"raw sensor data?){_chatter(buf)}", path=str(p)) from exc
+    if ds.ndim != 3 or tuple(ds.shape[1:]) != (CHIP_SIDE, CHIP_SIDE) or ds.dtype.kind not in "iu":
+        raise McsFormatError(f"{p}: {ds.name} must be (frames, {CHIP_SIDE}, {CHIP_SIDE}) integers, got "
+                             f"{ds.shape} {ds.dtype}", path=str(p))
+    tick = None
+    try:
+        meta = stream.SensorMeta[()]
+        if meta.dtype.names and "Tick" in meta.dtype.names and meta.size:
+            ticks = np.unique(meta["Tick"])
+            if ticks.size != 1 or ticks[0] <= 0:
+                raise McsFormatError(f"{p}: SensorMeta ticks must be one positive value in µs, got "
+                                     f"{ticks.tolist()}", path=str(p))
+            tick = int(ticks[0])
+    except (AttributeError, KeyError):
+        pass
+    return ds, tick
+
+
 # --- pairs -----------------------------------------------------------------------------------------
 
 
@@ -434,4 +526,5 @@ def read_pair(cmcr_path: str | Path, cmtr_path: str | Path, *,
     return cmcr, cmtr
 
 
-__all__ = ["CmcrData", "CmtrData", "UnitRecord", "conversion", "read_cmcr", "read_cmtr", "read_pair"]
+__all__ = ["CmcrData", "CmtrData", "SensorStream", "UnitRecord", "conversion", "open_sensor_stream", "read_cmcr",
+           "read_cmtr", "read_pair"]

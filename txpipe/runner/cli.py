@@ -61,6 +61,16 @@ def _features(text: str) -> tuple[str, ...]:
     return names
 
 
+def _seconds(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return v
+
+
 def _workers(text: str) -> int:
     try:
         n = int(text)
@@ -86,6 +96,10 @@ def _pipeline_options(with_inputs: bool = True) -> argparse.ArgumentParser:
     g.add_argument("--cover-range", nargs=2, type=int, metavar=("START", "STOP"), default=(-60, 0),
                    help="STA window in display frames relative to the spike (default: -60 0)")
     g.add_argument("--features", type=_features, metavar="a,b", help="feature extractors to run (default: the standard set)")
+    g.add_argument("--eimage", action="store_true",
+                   help="also compute each unit's electrical image from the raw sensor stream (needs sensor data in the .cmcr)")
+    g.add_argument("--eimage-seconds", type=_seconds, metavar="S",
+                   help="electrical image analysis window in seconds from the recording start (default: 120; implies --eimage)")
     g.add_argument("--immediate", action="store_true",
                    help="commit after every step (classic behaviour) instead of once at the end")
     return p
@@ -209,6 +223,8 @@ def _print_result(res: RunResult) -> None:
     _out(f"units       {res.n_units}")
     _out(f"sections    {', '.join(res.sections) or 'none'}")
     _out(f"STA units   {res.sta_units}")
+    if res.eimage_units:
+        _out(f"eimage units {res.eimage_units}")
     _out(f"file size   {human_bytes(res.bytes)}")
     _out(f"time        {res.seconds:.1f} s")
     if res.checkpoint is not None:
@@ -225,6 +241,8 @@ def _run_options(args: argparse.Namespace) -> dict[str, object]:
         pad_margin=tuple(args.pad_margin),
         cover_range=tuple(args.cover_range),
         features=args.features,
+        eimage=bool(args.eimage or args.eimage_seconds is not None),
+        eimage_seconds=args.eimage_seconds,
         defer=not args.immediate,
         plugins=tuple(args.plugin),
     )

@@ -77,6 +77,9 @@ class RunConfig:
             this step.
         resume_from: a checkpoint (or earlier output) of this run: its journal must be a prefix of
             the plan (same steps, versions and parameters); only the remaining steps run.
+        eimage: also compute each unit's electrical image from the raw sensor stream right
+            after ``load_recording`` (step ``compute_eimage_sta``, its default parameters).
+        eimage_seconds: the electrical image's analysis window (s); None: the step's default.
         defer: True: one commit at the end; False: a commit after every step.
         overwrite: replace an existing *out* (WARNING ``overwrite``); False raises FileExistsError.
     """
@@ -97,6 +100,8 @@ class RunConfig:
     plugins: tuple[str, ...] = ()
     checkpoint_after: str | None = None
     resume_from: Path | None = None
+    eimage: bool = False
+    eimage_seconds: float | None = None
     defer: bool = True
     overwrite: bool = True
 
@@ -121,6 +126,7 @@ class RunResult:
     bytes: int
     seconds: float
     checkpoint: Path | None = None
+    eimage_units: int = 0
 
 
 def _abs(p: str | os.PathLike[str]) -> str:
@@ -180,6 +186,10 @@ def build_plan(cfg: RunConfig) -> tuple[PlannedStep, ...]:
             params: dict[str, Any] = {"cmcr_path": _abs(cfg.cmcr), "cmtr_path": _abs(cfg.cmtr)}
             if cfg.dataset_id is not None:
                 params["dataset_id"] = cfg.dataset_id
+            if cfg.eimage or cfg.eimage_seconds is not None:
+                plan.append(PlannedStep(name, params))
+                plan.append(PlannedStep("compute_eimage_sta", eimage_params(cfg.eimage_seconds)))
+                continue
         elif name == "add_section_time":
             playlist = _playlist()
             params = {
@@ -198,6 +208,14 @@ def build_plan(cfg: RunConfig) -> tuple[PlannedStep, ...]:
                 params["params"] = {"step_response": {"movie": step_movie}}
         plan.append(PlannedStep(name, params))
     return tuple(plan)
+
+
+def eimage_params(seconds: float | None) -> dict[str, Any]:
+    """The planned ``compute_eimage_sta`` parameters: the step's defaults, *seconds* as the
+    analysis window if given (the step module owns the parameters and their checks)."""
+    from txpipe.steps.compute_eimage_sta import step_params
+
+    return step_params() if seconds is None else step_params(duration_s=seconds)
 
 
 def import_plugins(modules: tuple[str, ...] | list[str]) -> None:
@@ -291,12 +309,15 @@ def _resume(cfg: RunConfig, plan: tuple[PlannedStep, ...]) -> PipelineSession:
 def _result(s: PipelineSession, out: Path, names: list[str], ckpt: Path | None) -> RunResult:
     st = s.state
     sections = tuple(st.keys("stimulus/section_time")) if "stimulus/section_time" in st else ()
-    sta_units = 0
+    sta_units = eimage_units = 0
     for uid in s.units:
         fpath = f"units/{uid}/features"
         if fpath in st and any(k.startswith("sta_") for k in st.keys(fpath)):
             sta_units += 1
-    return RunResult(out, s.dataset_id or "", tuple(names), len(s.units), sections, sta_units, 0, 0.0, ckpt)
+        if f"{fpath}/eimage_sta" in st:
+            eimage_units += 1
+    return RunResult(out, s.dataset_id or "", tuple(names), len(s.units), sections, sta_units, 0, 0.0, ckpt,
+                     eimage_units)
 
 
 def run_demo(out_dir: str | os.PathLike[str], *, defer: bool = True, n_units: int = 8, seed: int = 0) -> tuple[RunResult, Any]:

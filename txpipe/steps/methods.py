@@ -23,6 +23,25 @@ class StepMethods:
 
         return self.run(load_recording_step, **step_params(cmcr_path, cmtr_path, dataset_id, **params))
 
+    def compute_eimage_sta(
+        self,
+        *,
+        duration_s: float = 120.0,
+        spike_limit: int = 10000,
+        unit_ids: Any = None,
+        window_range: tuple[int, int] = (-10, 40),
+        cutoff_hz: float = 100.0,
+        filter_order: int = 2,
+        skip_highpass: bool = False,
+        chunk_duration_s: float = 10.0,
+    ) -> Any:
+        """Electrical image of each unit from the raw sensor stream (step 1b; see
+        :func:`txpipe.steps.compute_eimage_sta.compute_eimage_sta_step`). Returns the session."""
+        from txpipe.steps.compute_eimage_sta import compute_eimage_sta_step, step_params
+
+        return self.run(compute_eimage_sta_step, **step_params(
+            duration_s, spike_limit, unit_ids, window_range, cutoff_hz, filter_order, skip_highpass, chunk_duration_s))
+
     def add_section_time(
         self,
         playlist_name: str,

@@ -28,6 +28,9 @@ _TYPE_IDS = {
     "ChannelMeta": "9e8ac9cd-5571-4ee5-bbfa-8e9d9c436daa",
     "SpikeSorter": "7263d1b7-f57a-42de-8f51-5d6326d22f2a",
     "SingleUnit": "0e5a97df-9de0-4a22-ab8c-54845c1ff3b9",
+    "SensorStream": "15e5a1fe-df2f-421b-8b60-23eeb2213c45",
+    "SensorData": "49da47df-f397-4121-b5da-35317a93e705",
+    "SensorMeta": "ab2aa189-2e72-4148-a2ef-978119223412",
 }
 _PLACEHOLDER_NS = uuid.UUID("00000000-0000-0000-0000-00000000cafe")
 MEASURE_FIELDS = ("SDScore", "AmplitudeSD", "RSTD", "Separability", "IsoINN", "IsoIBg", "NoiseStd",

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable, Sequence
 
+import h5py
 import numpy as np
 
 from txpipe.errors import ConfigurationError
@@ -59,6 +60,9 @@ def make_recording(
     edge: Iterable[str] = (),
     seed: int = 0,
     write_truth: bool = True,
+    sensor_seconds: float | None = None,
+    sensor_noise_adc: float = 8.0,
+    axon_step_samples: int = 2,
 ) -> GroundTruth:
     """
     Write a synthetic ``.cmcr`` + ``.cmtr`` pair and the lab's side files into *out_dir*.
@@ -89,6 +93,11 @@ def make_recording(
         edge: Edge switches, a subset of ``EDGE_SWITCHES``.
         seed: Seeds everything (spikes, noise movie, GUIDs).
         write_truth: Save the ground truth beside the files.
+        sensor_seconds: Also write the full-chip sensor stream for the first *sensor_seconds* s
+            (169 MB per s at 20 kHz) with planted footprints (soma, neighbours, axon), DC offsets,
+            slow drift and noise (``txpipe.synth.sensor``); None or 0: no sensor stream.
+        sensor_noise_adc: Sensor noise sd, ADC counts.
+        axon_step_samples: Delay added per axon sensor along a unit's axon, samples.
 
     Returns:
         The :class:`GroundTruth`.
@@ -127,6 +136,22 @@ def make_recording(
     units = _write_cmtr(cmtr, plans, timing, protocol, fs_hz, tick_us, link, cmtr_dur,
                         peaks_dtype(cutout_len, cutout_dtype), excluded_frac, unit_attr_style,
                         "vlen_str_attrs" in edge, "spikes_at_bounds" in edge, seed, rng)
+    sensor_truth, footprints = None, ()
+    if sensor_seconds:
+        n_sensor = int(round(float(sensor_seconds) * fs_hz))
+        if not 0 < n_sensor <= n_samples:
+            raise ConfigurationError(f"sensor_seconds={sensor_seconds} must be in (0, {n_samples / fs_hz:g}] s")
+        from txpipe.synth import sensor as _sensor
+        from txpipe.synth.mcs_writer import _ids
+
+        live = [(u.unit_num, u.row, u.col, u.spike_samples) for u in units
+                if 1 <= u.sensor_id <= 65 * 65 and u.spike_samples.size]
+        fps = _sensor.plan_footprints(live, rng, axon_step=axon_step_samples)
+        with h5py.File(cmcr, "a") as f:
+            sensor_truth = _sensor.write_sensor_stream(
+                f, n_sensor, tick_us, fps, rng, noise_adc=sensor_noise_adc,
+                ids=lambda obj, kind: _ids(obj, kind, seed))
+        footprints = tuple(fp.to_json() for fp in fps)
     paths.update(cmcr=str(cmcr), cmtr=str(cmtr))
     noise = [m.name for m in protocol.movies if m.pixels is not None]
     truth = GroundTruth(
@@ -141,7 +166,7 @@ def make_recording(
         block_start_frames=tuple(int(x) for x in protocol.block_starts()),
         noise_movie=noise[0] if noise else None, pad_frames=protocol.pad_frames,
         light_lo_adc=light_lo_adc, light_hi_adc=light_hi_adc, sync_high_adc=sync_high_adc,
-        edge=edge, units=tuple(units), paths=paths)
+        edge=edge, units=tuple(units), paths=paths, sensor=sensor_truth, footprints=footprints)
     if write_truth:
         truth.paths["truth"] = str(out / f"{name}.truth.npz")
         truth.save(out / f"{name}.truth.npz")

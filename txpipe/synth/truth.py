@@ -74,6 +74,8 @@ class GroundTruth:
     edge: tuple[str, ...]
     units: tuple[UnitTruth, ...]
     paths: dict[str, str]
+    sensor: dict[str, object] | None = None      # the sensor stream's model (None: no stream)
+    footprints: tuple[dict[str, object], ...] = ()  # planted electrical footprints, one per unit
 
     def __repr__(self) -> str:
         return (f"GroundTruth(name={self.name!r}, fs_hz={self.fs_hz}, n_samples={self.n_samples}, "
@@ -142,6 +144,7 @@ class GroundTruth:
                 **{**um, "rf_pixel": tuple(um["rf_pixel"]) if um["rf_pixel"] else None}))
         for k in ("movies", "movie_lengths", "content_start_frames", "block_start_frames", "edge"):
             meta[k] = tuple(meta[k])
+        meta["footprints"] = tuple(meta.get("footprints", ()))
         return cls(units=tuple(units), frame_onsets=arr["frame_onsets"],
                    spurious_onsets=arr["spurious_onsets"], frame_intensity=arr["frame_intensity"],
                    **meta)

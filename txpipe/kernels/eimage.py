@@ -1,0 +1,431 @@
+"""
+Electrical image: exact, chunked zero-phase high-pass of the sensor stream and the spike-triggered
+sum of its windows. Pure algorithm: blocks of samples come in through a callable, no state, no
+McsPy, no HDF5 (see ``docs/eimage.md``).
+
+Definition. For an analysis window of ``N`` samples ``x[0:N]`` (``C`` channels), the filtered
+stream is ``y = sosfiltfilt(sos, x, axis=0)`` exactly as scipy defines it: odd extension by
+``padlen`` samples at both ends, forward pass from ``sosfilt_zi · ext[0]``, backward pass from
+``sosfilt_zi · (last forward output)``. A unit's image is the mean of ``y[s+lo : s+hi]`` over its
+spikes ``s`` (``window_range = (lo, hi)``, samples).
+
+Streaming (chunk of ``B`` samples, overlap ``L``):
+
+* Forward pass: one continuous recursion over the window with its state carried from block to
+  block (float64 state), so every forward output equals the whole-window forward pass.
+* Backward pass for output rows ``[a, a+B)``: the backward recursion is run from ``a+B+L`` down to
+  ``a`` over the forward outputs. Its true starting state at ``a+B+L`` depends on the future, but
+  the filter forgets its state like ``r**n`` (``r`` = largest pole radius), so ``L`` is chosen with
+  ``r**L`` below 1e-13 (:func:`overlap_samples`): the difference to the whole-window result is
+  far below float32 rounding. The last chunk reaches the window's end and uses scipy's exact end
+  rule (odd extension + ``sosfilt_zi``), so both window edges are exact, not just the interior.
+* Every raw sample is read once; the ``L`` forward outputs past a chunk are kept for the next one.
+
+Accumulation: for every output row ``t`` of a chunk and every unit, the spikes with
+``s + lo <= t < s + hi`` add row ``t`` to lag ``t - s - lo`` of the unit's float64 sum. The
+windows crossing a chunk boundary get their rows from both chunks, so no spike is lost.
+
+Memory per chunk: the raw int16 block (2 B per channel-sample) plus the float32 forward/backward
+buffer of ``B + L`` rows (4 B per channel-sample) — ``6 · C`` bytes per chunk sample (25 350 B for
+the 65 × 65 chip, 5.1 GB for a 10 s chunk at 20 kHz) — plus the float64 sums
+(``8 · C · W`` bytes per unit, ``W = hi - lo``) and the overlap tail. Nothing grows with ``N``.
+
+Two implementations of the two kernels (filter rows, add windows): numba (when installed; loops
+over time outside and channels inside, so the channel loop vectorises) and pure numpy. They
+compute the same recursion and sums; tests compare them and both against scipy.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from txpipe.errors import ParameterError
+
+
+OVERLAP_TOL = 1e-13
+"""The backward pass's forgotten state is below this fraction of its size after the overlap."""
+
+KERNELS = ("auto", "numba", "numpy")
+
+BlockReader = Callable[[int, int], np.ndarray]
+"""``read(start, stop) -> (stop - start, C)`` samples of the analysis window (any numeric dtype)."""
+
+
+def numba_available() -> bool:
+    """True when the numba kernels can be used (numba is imported only when first used: ~1 s)."""
+    return importlib.util.find_spec("numba") is not None
+
+
+def resolve_kernel(kernel: str) -> str:
+    """``"auto"`` → ``"numba"`` when installed, else ``"numpy"``; checks the name.
+
+    Raises:
+        ParameterError: unknown name, or ``"numba"`` asked for but not installed.
+    """
+    if kernel not in KERNELS:
+        raise ParameterError(f"kernel must be one of {KERNELS}, got {kernel!r}")
+    if kernel == "auto":
+        return "numba" if numba_available() else "numpy"
+    if kernel == "numba" and not numba_available():
+        raise ParameterError("kernel='numba' needs numba (pip install 'txpipe[fast]')")
+    return kernel
+
+
+# --- filter design ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HighPass:
+    """A Butterworth high-pass in second-order sections with what zero-phase streaming needs.
+
+    ``sos`` (n_sections, 6) float64 as ``scipy.signal.butter(..., output="sos")``; ``zi``
+    (n_sections, 2) = ``sosfilt_zi(sos)``; ``padlen`` scipy ``sosfiltfilt``'s default odd-extension
+    length (samples); ``overlap`` the backward-pass overlap (samples, :func:`overlap_samples`).
+    """
+
+    sos: np.ndarray
+    zi: np.ndarray
+    padlen: int
+    overlap: int
+    cutoff_hz: float
+    order: int
+    fs_hz: float
+
+
+def design_highpass(fs_hz: float, cutoff_hz: float, order: int) -> HighPass:
+    """
+    Butterworth high-pass of *order* at *cutoff_hz* (Hz) for sampling rate *fs_hz* (Hz).
+
+    Raises:
+        ParameterError: cutoff not in (0, fs/2), order not a positive integer.
+    """
+    from scipy import signal
+
+    if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or order < 1:
+        raise ParameterError(f"filter_order must be a positive integer, got {order!r}")
+    nyq = fs_hz / 2.0
+    if not (isinstance(cutoff_hz, (int, float, np.floating)) and 0 < float(cutoff_hz) < nyq):
+        raise ParameterError(f"cutoff_hz must be in (0, {nyq:g}) Hz (half the sampling rate), got {cutoff_hz!r}")
+    sos = np.ascontiguousarray(signal.butter(int(order), float(cutoff_hz) / nyq, "high", output="sos"), np.float64)
+    zi = np.ascontiguousarray(signal.sosfilt_zi(sos), np.float64)
+    # scipy sosfiltfilt's default padlen (signal/_signaltools.py)
+    ntaps = 2 * len(sos) + 1
+    ntaps -= min(int((sos[:, 2] == 0).sum()), int((sos[:, 5] == 0).sum()))
+    return HighPass(sos, zi, 3 * ntaps, overlap_samples(sos), float(cutoff_hz), int(order), float(fs_hz))
+
+
+def overlap_samples(sos: np.ndarray, tol: float = OVERLAP_TOL) -> int:
+    """
+    Samples after which the backward pass has forgotten its starting state to below *tol*.
+
+    The zero-input response of the cascade decays like ``n**(k-1) r**n`` (``r`` the largest pole
+    radius, ``k`` the number of sections sharing it); the returned ``L`` satisfies
+    ``L**(k-1) r**L < tol`` with a 25 % margin, plus 64 samples.
+    """
+    from scipy import signal
+
+    _, p, _ = signal.sos2zpk(sos)
+    r = float(np.max(np.abs(p))) if p.size else 0.0
+    if r <= 0.0:
+        return 64
+    if r >= 1.0:
+        raise ParameterError("the filter is unstable (a pole on or outside the unit circle)")
+    k = len(sos)
+    n = math.log(tol) / math.log(r)
+    for _ in range(50):  # fixed point of n = (log tol - (k-1) log n) / log r
+        n = (math.log(tol) - (k - 1) * math.log(max(n, 1.0))) / math.log(r)
+    return int(math.ceil(1.25 * n)) + 64
+
+
+# --- filter kernels -----------------------------------------------------------------------------------
+
+
+def _filter_rows_numpy(x: np.ndarray, out: np.ndarray, sos: np.ndarray, z: np.ndarray, reverse: bool) -> None:
+    """Transposed direct form II over rows of *x* (time × channels), state *z* (n_sec, 2, C) float64
+    updated in place; output rows written to *out* (may be *x*). Rows run backwards if *reverse*."""
+    n = x.shape[0]
+    rows = range(n - 1, -1, -1) if reverse else range(n)
+    for t in rows:
+        v = x[t].astype(np.float64)
+        for k in range(sos.shape[0]):
+            b0, b1, b2, _, a1, a2 = sos[k]
+            z0, z1 = z[k, 0], z[k, 1]
+            y = b0 * v + z0
+            z[k, 0] = b1 * v - a1 * y + z1
+            z[k, 1] = b2 * v - a2 * y
+            v = y
+        out[t] = v
+
+
+_NB: dict[str, Any] = {}
+
+
+def _nb() -> dict[str, Any]:
+    """The numba kernels, compiled (or loaded from numba's cache) on first use."""
+    if _NB:
+        return _NB
+    import numba
+
+    @numba.njit(cache=True, nogil=True)
+    def filter_rows_nb(x, out, sos, z, reverse):  # pragma: no cover - compiled
+        n, c_n = x.shape
+        n_sec = sos.shape[0]
+        v = np.empty(c_n, np.float64)
+        for i in range(n):
+            t = n - 1 - i if reverse else i
+            xr = x[t]
+            for c in range(c_n):
+                v[c] = xr[c]
+            for k in range(n_sec):
+                b0 = sos[k, 0]
+                b1 = sos[k, 1]
+                b2 = sos[k, 2]
+                a1 = sos[k, 4]
+                a2 = sos[k, 5]
+                z0 = z[k, 0]
+                z1 = z[k, 1]
+                for c in range(c_n):
+                    xi = v[c]
+                    yi = b0 * xi + z0[c]
+                    z0[c] = b1 * xi - a1 * yi + z1[c]
+                    z1[c] = b2 * xi - a2 * yi
+                    v[c] = yi
+            orow = out[t]
+            for c in range(c_n):
+                orow[c] = v[c]
+
+    @numba.njit(cache=True, nogil=True)
+    def add_windows_nb(buf, row0, n_rows, spikes, lo, width, acc):  # pragma: no cover - compiled
+        c_n = buf.shape[1]
+        for s in spikes:
+            j0 = max(0, row0 - (s + lo))
+            j1 = min(width, row0 + n_rows - (s + lo))
+            for j in range(j0, j1):
+                row = buf[s + lo + j - row0]
+                arow = acc[j]
+                for c in range(c_n):
+                    arow[c] += row[c]
+
+    _NB.update(filter_rows=filter_rows_nb, add_windows=add_windows_nb)
+    return _NB
+
+
+def filter_rows(x: np.ndarray, out: np.ndarray, sos: np.ndarray, z: np.ndarray, *, reverse: bool, kernel: str) -> None:
+    """Run the second-order sections over the rows of *x* into *out* (same shape; may be *x*),
+    carrying the float64 state *z* (n_sections, 2, C). *kernel* is ``"numba"`` or ``"numpy"``."""
+    if x.shape[0] == 0:
+        return
+    if kernel == "numba":
+        _nb()["filter_rows"](x, out, sos, z, reverse)
+    else:
+        _filter_rows_numpy(x, out, sos, z, reverse)
+
+
+def add_windows(
+    buf: np.ndarray, row0: int, n_rows: int, spikes: np.ndarray, lo: int, acc: np.ndarray, *, kernel: str
+) -> None:
+    """
+    Add to ``acc[j]`` (float64 (W, C)) every row ``buf[t - row0]`` with ``t = s + lo + j`` in
+    ``[row0, row0 + n_rows)``, for each spike sample *s* (sorted int64; only spikes whose window
+    meets those rows are passed in by :func:`stream_eimage`, others are harmless).
+    """
+    if spikes.size == 0 or n_rows <= 0:
+        return
+    width = acc.shape[0]
+    if kernel == "numba":
+        _nb()["add_windows"](buf, row0, n_rows, spikes, lo, width, acc)
+        return
+    for j in range(width):
+        t = spikes + (lo + j)
+        t = t[(t >= row0) & (t < row0 + n_rows)]
+        if t.size:
+            acc[j] += buf[t - row0].sum(axis=0, dtype=np.float64)
+
+
+# --- the stream ------------------------------------------------------------------------------------
+
+
+@dataclass
+class EImageSums:
+    """Float64 window sums (n_units, W, C) and the per-unit number of windows summed."""
+
+    sums: np.ndarray
+    counts: np.ndarray
+    filter_seconds: float = 0.0
+    add_seconds: float = 0.0
+    read_seconds: float = 0.0
+
+
+def stream_eimage(
+    read: BlockReader,
+    n_samples: int,
+    n_channels: int,
+    spikes: Sequence[np.ndarray],
+    window_range: tuple[int, int],
+    highpass: HighPass | None,
+    chunk_samples: int,
+    *,
+    kernel: str = "auto",
+    on_chunk: Callable[[int, int], None] | None = None,
+) -> EImageSums:
+    """
+    Window sums of the zero-phase high-passed stream (or of the raw stream if *highpass* is None).
+
+    Args:
+        read: ``read(start, stop)`` → ``(stop-start, n_channels)`` samples of the window; called
+            with increasing, non-overlapping ranges (plus one short re-read of the last
+            ``padlen + 1`` samples for the end extension).
+        n_samples: window length N (samples); must exceed the filter's ``padlen``.
+        spikes: per unit, sorted int64 spike samples relative to the window start, each with
+            ``0 <= s + lo`` and ``s + hi <= N`` (select them with :func:`select_spikes`).
+        window_range: ``(lo, hi)`` samples, ``lo < hi``.
+        chunk_samples: output rows per chunk B (memory ~ ``6 · C · (B + overlap)`` bytes).
+        kernel: ``"auto"``, ``"numba"`` or ``"numpy"``.
+        on_chunk: called with (rows done, N) after each chunk (progress).
+
+    Returns:
+        :class:`EImageSums`: ``sums[u, j]`` is the float64 sum over unit u's spikes of row
+        ``s + lo + j`` of the filtered stream.
+    """
+    import time
+
+    kern = resolve_kernel(kernel)
+    lo, hi = int(window_range[0]), int(window_range[1])
+    width = hi - lo
+    n_units = len(spikes)
+    sp = [np.ascontiguousarray(np.asarray(s, np.int64)) for s in spikes]
+    acc = np.zeros((n_units, width, n_channels), np.float64)
+    counts = np.array([s.size for s in sp], np.int64)
+    res = EImageSums(acc, counts)
+    n = int(n_samples)
+    chunk = max(1, int(chunk_samples))
+    pad = highpass.padlen if highpass is not None else 0
+    overlap = highpass.overlap if highpass is not None else 0
+    if highpass is not None and n <= pad:
+        raise ParameterError(f"the analysis window ({n} samples) must be longer than the filter's padding ({pad} samples)")
+
+    def timed_read(a: int, b: int) -> np.ndarray:
+        t0 = time.perf_counter()
+        x = read(a, b)
+        res.read_seconds += time.perf_counter() - t0
+        if x.shape != (b - a, n_channels):
+            raise ValueError(f"read({a}, {b}) returned shape {x.shape}, expected {(b - a, n_channels)}")
+        return x
+
+    def add(buf: np.ndarray, row0: int, n_rows: int) -> None:
+        t0 = time.perf_counter()
+        for u, s in enumerate(sp):
+            # spikes whose window [s+lo, s+hi) meets [row0, row0+n_rows)
+            i0 = int(np.searchsorted(s, row0 - hi + 1, side="left"))
+            i1 = int(np.searchsorted(s, row0 + n_rows - lo, side="left"))
+            if i1 > i0:
+                add_windows(buf, row0, n_rows, s[i0:i1], lo, acc[u], kernel=kern)
+        res.add_seconds += time.perf_counter() - t0
+
+    buf = np.empty((min(n, chunk + overlap), n_channels), np.float32)
+    if highpass is None:
+        for a in range(0, n, chunk):
+            b = min(n, a + chunk)
+            buf[: b - a] = timed_read(a, b)
+            add(buf, a, b - a)
+            if on_chunk is not None:
+                on_chunk(b, n)
+        return res
+
+    sos, zi = highpass.sos, highpass.zi
+    n_sec = sos.shape[0]
+    t_f = 0.0
+
+    def run(x: np.ndarray, out: np.ndarray, z: np.ndarray, reverse: bool) -> None:
+        nonlocal t_f
+        t0 = time.perf_counter()
+        filter_rows(x, out, sos, z, reverse=reverse, kernel=kern)
+        t_f += time.perf_counter() - t0
+
+    # start: odd extension ext[0:pad] = 2 x[0] - x[pad:0:-1]; forward state from sosfilt_zi · ext[0]
+    head = timed_read(0, pad + 1).astype(np.float64)
+    pre = 2.0 * head[0] - head[pad:0:-1]
+    zf = np.ascontiguousarray(zi[:, :, None] * pre[0][None, None, :]) if pad else np.zeros((n_sec, 2, n_channels))
+    if pad:
+        run(pre, np.empty_like(pre), zf, False)
+    done = 0  # forward outputs exist for window rows [a, done), stored at buf[0 : done - a]
+    a = 0
+    while a < n:
+        e = min(n, a + chunk + overlap)
+        if e > done:
+            x = timed_read(done, e)
+            run(x, buf[done - a : e - a], zf, False)
+            done = e
+        fb = buf[: e - a]
+        if e == n:  # the window's end: scipy's exact rule
+            tail = timed_read(n - pad - 1, n).astype(np.float64)
+            post = 2.0 * tail[-1] - tail[-2::-1]
+            ypost = np.empty_like(post)
+            zf_end = zf.copy()
+            run(post, ypost, zf_end, False)
+            last = ypost[-1] if pad else fb[-1].astype(np.float64)
+            zb = np.ascontiguousarray(zi[:, :, None] * last[None, None, :])
+            if pad:
+                run(ypost, ypost, zb, True)
+            run(fb, fb, zb, True)
+            add(fb, a, n - a)
+            if on_chunk is not None:
+                on_chunk(n, n)
+            break
+        keep = buf[chunk : e - a].copy()  # forward outputs for the next chunk
+        zb = np.ascontiguousarray(zi[:, :, None] * fb[-1].astype(np.float64)[None, None, :])
+        run(fb, fb, zb, True)
+        add(fb, a, chunk)
+        buf[: keep.shape[0]] = keep
+        a += chunk
+        if on_chunk is not None:
+            on_chunk(a, n)
+    res.filter_seconds = t_f
+    return res
+
+
+def select_spikes(
+    samples: np.ndarray, window_start: int, n_samples: int, window_range: tuple[int, int], spike_limit: int | None
+) -> tuple[np.ndarray, int, int]:
+    """
+    The spikes a unit's image uses: sample indices relative to *window_start* whose window
+    ``[s+lo, s+hi)`` lies inside ``[0, n_samples)``, the first *spike_limit* of them in time.
+
+    Returns:
+        (sorted int64 relative samples, number excluded because their window crosses an edge of
+        the analysis window (spikes inside it only), number left out by *spike_limit*).
+    """
+    lo, hi = int(window_range[0]), int(window_range[1])
+    s = np.sort(np.asarray(samples, np.int64) - int(window_start))
+    inside = s[(s >= 0) & (s < n_samples)]
+    fits = inside[(inside + lo >= 0) & (inside + hi <= n_samples)]
+    n_excl = int(inside.size - fits.size)
+    n_over = 0
+    if spike_limit is not None and fits.size > spike_limit:
+        n_over = int(fits.size - spike_limit)
+        fits = fits[:spike_limit]
+    return fits, n_excl, n_over
+
+
+def check_window_range(window_range: object) -> tuple[int, int]:
+    """``(lo, hi)`` integers with ``lo < hi`` (samples relative to the spike).
+
+    Raises:
+        ParameterError: anything else.
+    """
+    try:
+        lo, hi = window_range  # type: ignore[misc]
+    except (TypeError, ValueError):
+        raise ParameterError(f"window_range must be (lo, hi) samples, got {window_range!r}") from None
+    for v in (lo, hi):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+            raise ParameterError(f"window_range must hold integers (samples), got {window_range!r}")
+    if not lo < hi:
+        raise ParameterError(f"window_range must have lo < hi, got {window_range!r}")
+    return int(lo), int(hi)
