@@ -439,3 +439,34 @@ class TestEdges:
                 assert (a["conversion_factor"], a["exponent"], a["ad_zero"], a["unit"]) == (
                     meta["ConversionFactor"][c - 1], meta["Exponent"][c - 1], meta["ADZero"][c - 1],
                     meta["Unit"][c - 1].decode())
+
+
+class TestElectricalImage:
+    def test_eimage_is_a_fixed_shape_unit_column_with_its_axes(self, tmp_path):
+        from txpipe import PipelineSession
+        from txpipe.export import to_nwb
+        from txpipe.synth import default_protocol, make_recording
+
+        truth = make_recording(tmp_path / "rec", n_units=3, seed=7, protocol=default_protocol(7), sensor_seconds=1.0)
+        s = PipelineSession()
+        s.load_recording(truth.paths["cmcr"], truth.paths["cmtr"])
+        s.compute_eimage_sta(duration_s=1.0, unit_ids=[truth.units[0].unit_num, truth.units[1].unit_num])
+        h5 = s.save(tmp_path / "rec.h5")
+        nwb = to_nwb(h5, tmp_path / "rec.nwb", {"timezone": "UTC"})
+        with h5py.File(h5, "r") as f:
+            uids = sorted(f["units"])
+            have = {u: f[f"units/{u}/features/eimage_sta/data"][()] for u in uids
+                    if f"units/{u}/features/eimage_sta/data" in f}
+            labels = [d.label for d in f[f"units/{next(iter(have))}/features/eimage_sta/data"].dims]
+        assert labels == ["lag", "sensor_row", "sensor_col"]
+        with pynwb.NWBHDF5IO(str(nwb), "r") as io:
+            col = io.read().units["eimage_sta"]
+            data = col.data[:]
+            assert "axes (lag, chip row - 1, chip column - 1)" in col.description
+            assert "volts" in col.description
+        assert data.shape == (len(uids), *next(iter(have.values())).shape)
+        for i, u in enumerate(uids):
+            if u in have:
+                np.testing.assert_array_equal(data[i], have[u])
+            else:
+                assert np.isnan(data[i]).all()

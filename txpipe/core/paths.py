@@ -114,6 +114,7 @@ DIMENSION_LABELS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("/stimulus/section_time/*", ("occurrence", "bound")),
     ("/units/*/spike_times_sectioned/*/trials_start_end", ("trial", "bound")),
     ("/units/*/features/sta_*/sta", ("lag", "stim_row", "stim_col")),
+    ("/units/*/features/eimage_sta/data", ("lag", "sensor_row", "sensor_col")),
 )
 """Axis names of the multi-axis datasets of the layout (``*`` matches one path component)."""
 

@@ -205,8 +205,13 @@ def _collect_unit_columns(src: TxpipeFile, uids: list[str]) -> list[dict[str, An
                     f"spike-triggered average of movie {attrs.get('movie', feature[4:])!r}, axes (lag, stimulus row, "
                     f"stimulus column): {lags}; values in movie pixel units (0-255); NaN when no spike was usable")
                 continue
+            if feature == "eimage_sta" and key == "data":
+                put(column_name(feature), i, value, _eimage_description(attrs, src.sensor_conversion()))
+                continue
             unit = attrs.get("unit")
             desc = f"txpipe feature {feature!r}, output {key!r}" + (f", in {unit}" if unit else "")
+            if attrs.get("axes"):
+                desc += f"; axes ({attrs['axes']})"
             put(column_name(feature_column(feature, key)), i, value, desc)
     out = []
     for c in cols.values():
@@ -215,6 +220,17 @@ def _collect_unit_columns(src: TxpipeFile, uids: list[str]) -> list[dict[str, An
         if col is not None:
             out.append(col)
     return out
+
+
+def _eimage_description(attrs: dict[str, Any], conv: dict[str, Any] | None) -> str:
+    """Description of the electrical-image column: axes, lag origin, unit, how to get volts."""
+    lag0 = attrs.get("lag0_index")
+    scale = _conversion(conv)
+    volts = (f"multiply by {scale[0]:.6g} for volts (sensor ADC conversion; the high-passed image has no "
+             "offset)") if scale else "the recording carries no sensor ADC conversion, so volts are unknown"
+    return ("electrical image: mean high-passed sensor signal around the unit's spikes, axes (lag, chip row - 1, "
+            f"chip column - 1), lag in samples with the spike at lag index {lag0}; sensor ADC counts ({volts}); "
+            "NaN for units without an image")
 
 
 class _UnitRows:
