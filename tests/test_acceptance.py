@@ -143,7 +143,7 @@ class TestUserStory2:
         assert events(logs, "overwrite")[0]["log_level"] == "warning"
         with pytest.raises(FileExistsError):
             s.checkpoint(ck, overwrite=False)
-        s._discarded = True
+        s.discard()
 
 
 class TestUserStory3:

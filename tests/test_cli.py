@@ -81,7 +81,7 @@ class TestRun:
 
     def test_resume_from_checkpoint(self, demo, tmp_path):
         """`--resume-from` a checkpoint runs only the remaining steps and gives the demo's content;
-        a checkpoint made with other parameters is refused (exit 1) and nothing is written."""
+        a checkpoint made with other (valid) parameters is refused (exit 1) and nothing is written."""
         _, out = demo
         rec = out / "recording"
         inputs = (rec / "synthetic-Rec.cmcr", rec / "synthetic-Rec-.cmtr")
@@ -99,7 +99,7 @@ class TestRun:
         assert [e.step for e in b.journal] == ["load_recording", "add_section_time", "section_spike_times",
                                                "compute_sta", "extract_features"]
         assert b.content_digest() == PipelineSession.load(out / "synthetic-Rec.h5").content_digest()
-        r = txpipe("run", *inputs, "-o", tmp_path / "c.h5", "--resume-from", ckpt, "--playlist", "nope", "-q")
+        r = txpipe("run", *inputs, "-o", tmp_path / "c.h5", "--resume-from", ckpt, "--dataset-id", "other", "-q")
         assert r.returncode == 1 and "cannot resume" in r.stderr
         assert not (tmp_path / "c.h5").exists()
 

@@ -56,7 +56,7 @@ def _digest(fill_b: bool, n_bytes: int) -> str:
     s = txpipe.PipelineSession("crash")
     s.run(toy_big, n_bytes=n_bytes, fill=2.0 if fill_b else 1.0)
     d = s.content_digest()
-    s._discarded = True  # scratch session: no "uncommitted" warning
+    s.discard()  # scratch session: no "uncommitted" warning
     return d
 
 

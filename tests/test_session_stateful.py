@@ -105,7 +105,7 @@ class SessionVsModel(RuleBasedStateMachine):
         self.checkpoints.append((c, dict(self.model), list(self.stack), list(self.undoable)))
 
     def _continue_from(self, path: Path, model, stack, undoable, defer: bool) -> None:
-        self.s._discarded = True  # replaced on purpose: its uncommitted work is in the model
+        self.s.discard()  # replaced on purpose: its uncommitted work is in the model
         if path != self.target:  # resume from a checkpoint: copy it to the target (load binds)
             _copy_replace(path, self.target)
         self.s = txpipe.PipelineSession.load(self.target, defer=defer)
@@ -115,7 +115,7 @@ class SessionVsModel(RuleBasedStateMachine):
             all(c["op"] in ("added", "group_added") or (c["op"] == "attrs" and c["path"] in {x["path"] for x in e.changed if x["op"] != "attrs"}) for c in e.changed)
             for e in self.s.journal
         ]
-        self.twin._discarded = True
+        self.twin.discard()
         twin_path = self.dir / "twin.h5"
         _copy_replace(path, twin_path)
         self.twin = txpipe.PipelineSession.load(twin_path)
@@ -171,8 +171,8 @@ class SessionVsModel(RuleBasedStateMachine):
             assert txpipe.PipelineSession.load(self.s.hdf5_path).content_digest() == self.s.content_digest()
 
     def teardown(self):
-        self.s._discarded = True
-        self.twin._discarded = True
+        self.s.discard()
+        self.twin.discard()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

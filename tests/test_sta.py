@@ -110,7 +110,7 @@ class TestPlantedReceptiveFields:
     def test_peak_at_planted_pixel_and_lag(self, rf_truth: synth.GroundTruth) -> None:
         """Every RF unit's largest deviation from the mean is at (60 - lag, y, x) with its polarity."""
         state = state_from_truth(rf_truth)
-        ch = compute_sta_step.fn(state, stimuli_dir=rf_truth.paths["stimuli_dir"])
+        ch = compute_sta_step(state, stimuli_dir=rf_truth.paths["stimuli_dir"])
         stas = {str(op.path).split("/")[2]: op for op in ch.ops if str(op.path).endswith("/sta")}
         n_rf = 0
         for u in rf_truth.units:

@@ -5,18 +5,13 @@ Public API (SPEC §2): :func:`pipeline_session`, :class:`PipelineSession`, :clas
 the step decorator :func:`step` with :class:`Changes`, and the classic path-based step functions.
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("txpipe")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0+unknown"
-
+from txpipe.version import __version__
 from txpipe import errors
 from txpipe.core.changes import Changes
 from txpipe.log import configure_logging, reset_logging
 from txpipe.core.session import PipelineSession, SaveState, pipeline_session
 from txpipe.core.step import Step, step
+from txpipe import steps  # the built-in steps register themselves
 from txpipe.steps.load_recording import LoadResult, load_recording
 from txpipe.steps.compute_eimage_sta import EImageResult, compute_eimage_sta, load_recording_with_eimage_sta
 from txpipe.steps.add_section_time import SectionTimeResult, add_section_time

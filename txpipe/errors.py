@@ -89,6 +89,11 @@ class SessionBrokenError(TxpipeError):
     further work. The original error is the ``__cause__``."""
 
 
+class SessionClosedError(TxpipeError):
+    """The session was closed (:meth:`~txpipe.PipelineSession.close` or ``discard()``); load its
+    file again to continue."""
+
+
 # --- files: store, commit, lock ----------------------------------------------------------------
 
 
@@ -187,6 +192,7 @@ __all__ = [
     "ParameterError",
     "RecordingTooShortError",
     "SessionBrokenError",
+    "SessionClosedError",
     "StaleFileError",
     "StepError",
     "TxpipeError",

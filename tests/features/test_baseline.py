@@ -23,7 +23,7 @@ def run(spikes, trials, movie: str = "baseline_127", **params) -> dict:
     })
     if movie != "baseline_127":
         params["movie"] = movie
-    ch = extract_features_step.fn(st, features=["baseline_127"], params={"baseline_127": params} if params else None)
+    ch = extract_features_step(st, features=["baseline_127"], params={"baseline_127": params} if params else None)
     return {str(op.path).rsplit("/", 1)[1]: op.value for op in ch.ops if hasattr(op, "value")}
 
 
@@ -70,7 +70,7 @@ class TestBaseline:
         assert run([100], [[0, 20000]], movie="other_gray")["spike_count"] == 1
         st = state_from_dict({"/units/unit_001/spike_times": np.zeros(0, np.uint64), "/metadata/acquisition_rate": FS})
         with pytest.raises(MissingPrerequisiteError, match="unit_001.*spike_times_sectioned/baseline_127.*section_spike_times"):
-            extract_features_step.fn(st, features=["baseline_127"])
+            extract_features_step(st, features=["baseline_127"])
 
     def test_bad_bin(self) -> None:
         """bin_s must be positive."""

@@ -19,7 +19,7 @@ def run(spikes: np.ndarray, ft: np.ndarray, fs: float = 20000.0, **params):
         "/metadata/frame_timestamps": np.asarray(ft, np.uint64),
         "/metadata/acquisition_rate": fs,
     })
-    return leaves(extract_features_step.fn(st, features=["frif"], params={"frif": params} if params else None))
+    return leaves(extract_features_step(st, features=["frif"], params={"frif": params} if params else None))
 
 
 class TestFrif:

@@ -21,7 +21,7 @@ def run(spikes, trials, **params) -> dict:
         f"/units/unit_001/spike_times_sectioned/{MOVIE}/trials_start_end": np.asarray(trials, np.int64),
         "/metadata/acquisition_rate": FS,
     })
-    ch = extract_features_step.fn(st, features=["step_response"], params={"step_response": params} if params else None)
+    ch = extract_features_step(st, features=["step_response"], params={"step_response": params} if params else None)
     return {str(op.path).rsplit("/", 1)[1]: op.value for op in ch.ops if hasattr(op, "value")}
 
 

@@ -30,7 +30,7 @@ def base(truth: synth.GroundTruth) -> tuple[dict, dict]:
 
 
 def run(values: dict, attrs: dict, **params):
-    return compute_sta_step.fn(state_from_dict(values, attrs), **params)
+    return compute_sta_step(state_from_dict(values, attrs), **params)
 
 
 def puts(ch) -> dict:

@@ -34,7 +34,7 @@ def session(sectioned):
     """A DEFERRED session loaded from the sectioned file."""
     s = txpipe.PipelineSession.load(sectioned[0], defer=True)
     yield s
-    s._discarded = True
+    s.discard()
 
 
 def notes(s) -> dict:
@@ -174,7 +174,7 @@ class TestCaching:
         vals = {f"/units/u{i}/spike_times": np.arange(i, 100, 7, dtype=np.uint64) for i in range(3)}
         vals.update({"/metadata/frame_timestamps": np.arange(0, 120, 10, dtype=np.uint64),
                      "/metadata/acquisition_rate": 1000.0})
-        ch = extract_features_step.fn(state_from_dict(vals), features=["frif"])
+        ch = extract_features_step(state_from_dict(vals), features=["frif"])
         attrs = {str(op.path): op.attrs for op in ch.ops if type(op).__name__ == "SetAttrs"}
         vals2 = dict(vals)
         vals2["/units/u1/spike_times"] = np.arange(1, 50, 7, dtype=np.uint64)
@@ -182,7 +182,7 @@ class TestCaching:
             for op in ch.ops:
                 if hasattr(op, "value") and f"/u{i}/" in str(op.path):
                     vals2[str(op.path)] = op.value
-        ch2 = extract_features_step.fn(state_from_dict(vals2, attrs), features=["frif"])
+        ch2 = extract_features_step(state_from_dict(vals2, attrs), features=["frif"])
         assert ch2.notes["computed"] == {"frif": 1} and ch2.notes["cached"] == {"frif": 2}
 
 
@@ -193,12 +193,15 @@ class TestStepErrors:
         """frif without frame timestamps names the unit, the path and load_recording."""
         st = state_from_dict({"/units/unit_007/spike_times": np.zeros(0, np.uint64), "/metadata/acquisition_rate": 1.0})
         with pytest.raises(MissingPrerequisiteError, match="unit_007.*/metadata/frame_timestamps.*load_recording"):
-            extract_features_step.fn(st, features=["frif"])
+            extract_features_step(st, features=["frif"])
 
     def test_default_set_skips_unavailable(self, session) -> None:
-        """features=None runs the built-ins whose inputs exist (no step_up_5s_5i_b0_3x here)."""
+        """features=None runs the built-ins whose inputs exist; step_response runs on the one
+        sectioned step* movie (the same movie rule as ``txpipe run``)."""
         session.extract_features()
-        assert notes(session)["features"] == ["frif", "baseline_127"]
+        assert notes(session)["features"] == ["frif", "baseline_127", "step_response"]
+        params = json.loads(session.state.attrs(f"units/{session.units[0]}/features/step_response")["params"])
+        assert params["movie"] == "step_up_demo"
 
     def test_params_for_feature_not_run(self, session) -> None:
         """Parameters for a feature that is not run are an error, not silently ignored."""

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from txpipe.core import codec
-from txpipe.errors import NodeNotFoundError
+from txpipe.errors import NodeNotFoundError, SessionBrokenError
 from txpipe.core.paths import NodePath, PathLike
 from txpipe.core.tree import MISSING, Group, Inverse, Leaf, RestoreNode, Tree
 
@@ -118,7 +118,9 @@ def apply(tree: Tree, changes: Changes) -> tuple[list[Inverse], list[Changed]]:
     Apply *changes* to *tree* in order.
 
     Returns the inverse operations (apply newest first to undo) and the change records. If an
-    operation fails, the operations already applied are undone before the error propagates.
+    operation fails, the operations already applied are undone before the error propagates; if
+    that undo fails too, :class:`~txpipe.errors.SessionBrokenError` is raised (the tree is
+    half-applied).
     """
     inverses: list[Inverse] = []
     changed: list[Changed] = []
@@ -150,8 +152,14 @@ def apply(tree: Tree, changes: Changes) -> tuple[list[Inverse], list[Changed]]:
                 changed.append(Changed(str(op.path), "attrs", {}))
             else:  # pragma: no cover - Changes only builds the four kinds above
                 raise TypeError(f"unknown change {op!r}")
-    except BaseException:
-        undo(tree, inverses)
+    except BaseException as exc:
+        try:
+            undo(tree, inverses)
+        except BaseException as undo_exc:
+            raise SessionBrokenError(
+                f"applying changes failed ({type(exc).__name__}: {exc}) and rolling them back failed too "
+                f"({type(undo_exc).__name__}: {undo_exc}); the state is half-applied"
+            ) from exc
         raise
     return inverses, changed
 

@@ -47,7 +47,6 @@ def replay(entries: tuple[JournalEntry, ...] | list[JournalEntry], **session_opt
     s._write_through = False
     for e in entries:
         s.run(get_step(e.step), **e.decoded_params)
-    s._discarded = True  # a replay is a scratch session: no "uncommitted" warning
     return s
 
 
@@ -72,11 +71,11 @@ def changed_inputs(entries: tuple[JournalEntry, ...] | list[JournalEntry]) -> li
 def verify(path: str | os.PathLike[str]) -> VerifyReport:
     """Replay the journal of *path* and compare node by node."""
     path = Path(path)
-    saved = PipelineSession.load(path, defer=True)
-    saved._discarded = True
-    entries = saved.journal
-    fresh = replay(entries, dataset_id=saved._dataset_id)
-    a, b = tree_digests(saved._tree), tree_digests(fresh._tree)
+    with PipelineSession.load(path, defer=True) as saved:
+        entries = saved.journal
+        fresh = replay(entries, dataset_id=saved.dataset_id)
+        a, b = tree_digests(saved._tree), tree_digests(fresh._tree)
+        fresh.discard()  # a replay is a scratch session: no "uncommitted" warning
     diffs = []
     for p in sorted(set(a) | set(b)):
         if p not in b:

@@ -14,7 +14,6 @@ the target's lock); ``commit`` = :func:`txpipe.core.store.write_file` behind sav
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import enum
 import os
@@ -30,11 +29,13 @@ from txpipe.core import changes as _changes
 from txpipe.core import codec
 from txpipe.core import store
 from txpipe.core.changes import Changes
+from txpipe.core.dataset_id import validate_dataset_id
 from txpipe.errors import (
     ConfigurationError,
     MemoryLimitError,
     MissingPrerequisiteError,
     SessionBrokenError,
+    SessionClosedError,
     StaleFileError,
     StepError,
 )
@@ -42,11 +43,9 @@ from txpipe.core.fingerprint import tree_digests, value_digest
 from txpipe.core.journal import Journal, JournalEntry, encode_param
 from txpipe.core.locking import TargetLock
 from txpipe.core.paths import DATASET_ID, UNITS
-from txpipe.core.step import Step
-from txpipe.steps.methods import StepMethods
-from txpipe.core.tree import MISSING, Group, Lazy, Leaf, RestoreNode, StateView, Tree
-
-_INVALID_ID_CHARS = set('/\\:*?"<>|')
+from txpipe.core.step import Step, registered_steps, session_method
+from txpipe.version import __version__
+from txpipe.core.tree import MISSING, Group, Lazy, Leaf, Reporter, RestoreNode, StateView, Tree
 
 
 class SaveState(enum.Enum):
@@ -56,29 +55,36 @@ class SaveState(enum.Enum):
     SAVED = "saved"
 
 
-def validate_dataset_id(dataset_id: str) -> str:
-    """Return *dataset_id* without trailing ``-``; raise ConfigurationError if unusable."""
-    if not isinstance(dataset_id, str):
-        raise ConfigurationError(f"dataset_id must be a str, got {type(dataset_id).__name__}")
-    did = dataset_id.strip().rstrip("-")
-    if not did:
-        raise ConfigurationError(f"dataset_id {dataset_id!r} is empty after stripping trailing '-'")
-    bad = sorted(set(did) & _INVALID_ID_CHARS)
-    if bad:
-        raise ConfigurationError(f"dataset_id {did!r} contains forbidden characters {''.join(bad)!r}")
-    return did
+class _Bookkeeping:
+    """What the uncommitted-work warning needs, held apart from the session so that the one
+    warning mechanism (a :func:`weakref.finalize` of the session, which also runs at interpreter
+    exit) can run after the session itself is gone."""
+
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+        self.dirty = False
+        self.last_committed_seq = 0
+        self.dataset_id: str | None = None
+        self.quiet = False  # discarded on purpose (or rolled back): no warning
+        self.warned = False
+
+    def uncommitted_steps(self) -> list[str]:
+        return [e.step for e in self.journal.entries if e.seq > self.last_committed_seq]
+
+    def warn(self, where: str) -> None:
+        if self.warned or self.quiet or not self.dirty:
+            return
+        self.warned = True
+        structlog.get_logger("txpipe").warning(
+            "uncommitted",
+            dataset_id=self.dataset_id,
+            where=where,
+            steps=self.uncommitted_steps(),
+            hint="call save() or checkpoint(); deferred work is only in memory",
+        )
 
 
-_LIVE: "weakref.WeakSet[PipelineSession]" = weakref.WeakSet()
-
-
-@atexit.register
-def _warn_live_sessions_at_exit() -> None:
-    for s in list(_LIVE):
-        s._warn_uncommitted("interpreter exit")
-
-
-class PipelineSession(StepMethods):
+class PipelineSession:
     """
     In-memory state of one recording, its journal, and its binding to an HDF5 file.
 
@@ -87,6 +93,9 @@ class PipelineSession(StepMethods):
         output_dir: where :meth:`save` writes ``{dataset_id}.h5`` when given no path.
         memory_limit: optional cap in bytes on :attr:`nbytes`; a step whose result would exceed it
             raises :class:`~txpipe.errors.MemoryLimitError` before anything is applied.
+        progress: ``reporter(items, *, desc, unit, total)`` that steps report their per-unit
+            progress to (through ``state.progress``); None: no progress display. ``txpipe run``
+            passes a terminal progress bar. Settable later as :attr:`progress`.
     """
 
     def __init__(
@@ -95,24 +104,50 @@ class PipelineSession(StepMethods):
         *,
         output_dir: str | os.PathLike[str] = "artifacts",
         memory_limit: int | None = None,
+        progress: Reporter | None = None,
     ) -> None:
+        self.progress = progress
         self._tree = Tree()
-        self._journal = Journal()
+        self._book = _Bookkeeping(Journal())
         self._dataset_id = validate_dataset_id(dataset_id) if dataset_id is not None else None
         self.output_dir = Path(output_dir)
         self.memory_limit = memory_limit
         self._hdf5_path: Path | None = None
         self._stamp: store.FileStamp | None = None
         self._created_at: str | None = None
-        self._dirty = False
-        self._last_committed_seq = 0
         self._write_through: bool | None = None  # None: auto (write through once bound)
         self._out_path: Path | None = None
         self._locks: dict[Path, TargetLock] = {}
         self._broken: BaseException | None = None
-        self._discarded = False
-        self._warned = False
-        _LIVE.add(self)
+        self._closed = False
+        self._book.dataset_id = self._dataset_id
+        self._finalizer = weakref.finalize(self, _Bookkeeping.warn, self._book, "session released or interpreter exit")
+
+    # state the uncommitted-work warning reads lives in the bookkeeping object
+    @property
+    def _journal(self) -> Journal:
+        return self._book.journal
+
+    @_journal.setter
+    def _journal(self, value: Journal) -> None:
+        self._book.journal = value
+
+    @property
+    def _dirty(self) -> bool:
+        return self._book.dirty
+
+    @_dirty.setter
+    def _dirty(self, value: bool) -> None:
+        self._book.dirty = value
+        self._book.dataset_id = self.dataset_id
+
+    @property
+    def _last_committed_seq(self) -> int:
+        return self._book.last_committed_seq
+
+    @_last_committed_seq.setter
+    def _last_committed_seq(self, value: int) -> None:
+        self._book.last_committed_seq = value
 
     # --- read access -------------------------------------------------------------------------
     @property
@@ -202,6 +237,8 @@ class PipelineSession(StepMethods):
         return structlog.get_logger("txpipe").bind(dataset_id=self.dataset_id)
 
     def _check_usable(self) -> None:
+        if self._closed:
+            raise SessionClosedError(f"session {self.dataset_id!r} was closed; load its file again to continue")
         if self._broken is not None:
             raise SessionBrokenError(
                 f"session {self.dataset_id!r} is in an unknown state after a failed rollback; load it again from its file"
@@ -223,20 +260,41 @@ class PipelineSession(StepMethods):
             return self._hdf5_path or self._out_path
         return self._hdf5_path
 
+    def __getattr__(self, name: str) -> Any:
+        """``s.load_recording(...)`` etc.: registered steps declared with ``method=True``."""
+        st = session_method(name) if not name.startswith("_") else None
+        if st is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+        def method(*args: Any, **kwargs: Any) -> "PipelineSession":
+            return self.run(st, **st.bind(args, kwargs))
+
+        method.__name__ = method.__qualname__ = name
+        method.__doc__ = f"Apply step {name!r} (see its declaration); returns the session.\n\n{st.fn.__doc__ or ''}"
+        method.__signature__ = st.signature  # type: ignore[attr-defined]
+        return method
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(super().__dir__()) | {n for n, st in registered_steps().items() if st.method})
+
     def run(self, fn: Step, /, **params: Any) -> "PipelineSession":
         """
         Apply step *fn* with *params*, record it in the journal, and write through if bound.
 
-        Returns the session (chainable). Nothing changes if the step raises.
+        The parameters are canonicalised against the step's declaration first (every parameter
+        journaled, defaults filled in, paths absolute, values checked), so the same call journals
+        the same thing from any entry point. Returns the session (chainable). Nothing changes if
+        the step raises.
         """
         self._check_usable()
         if not isinstance(fn, Step):
             raise TypeError(f"run() takes a step declared with @txpipe.core.step, got {type(fn).__name__} {fn!r}")
         self._check_requires(fn)
-        enc = {k: encode_param(v, k) for k, v in sorted(params.items())}
+        params = fn.canonical_params(params)
+        enc = {k: encode_param(v, k) for k, v in params.items()}
         started = store.utcnow()
         t0 = time.perf_counter()
-        result = fn.fn(self.state, **params)
+        result = fn.fn(StateView(self._tree, reporter=self.progress, step=fn.name), **params)
         if not isinstance(result, Changes):
             raise StepError(f"step {fn.name!r} returned {type(result).__name__}, not txpipe.Changes")
         if self.memory_limit is not None:
@@ -262,7 +320,7 @@ class PipelineSession(StepMethods):
             step_version=fn.version,
             params=enc,
             inputs=tuple(result.inputs),
-            txpipe_version=_version(),
+            txpipe_version=__version__,
             started_at=started,
             duration_s=round(time.perf_counter() - t0, 6),
             changed=records,
@@ -277,9 +335,16 @@ class PipelineSession(StepMethods):
         if target is not None:
             try:
                 self._commit(target, kind="save", bind=True)
-            except BaseException:
+            except BaseException as exc:
                 self._journal.pop_undoable(1)
-                _changes.undo(self._tree, list(inverses))
+                try:
+                    _changes.undo(self._tree, list(inverses))
+                except BaseException as undo_exc:
+                    self._broken = undo_exc
+                    raise SessionBrokenError(
+                        f"session {self.dataset_id!r}: committing step {fn.name!r} failed ({type(exc).__name__}: {exc}) "
+                        f"and rolling the step back failed too ({type(undo_exc).__name__}: {undo_exc})"
+                    ) from exc
                 self._dirty = was_dirty
                 raise
         return self
@@ -403,11 +468,11 @@ class PipelineSession(StepMethods):
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, defer: bool = False, **opts: Any) -> "PipelineSession":
         """
-        Resume from a committed file (FR-008): state and journal restored, SAVED, bound to *path*.
+        Resume from a committed file: state and journal restored, SAVED, bound to *path*.
 
         Arrays of 64 KiB or more are read on first access, so loading a large file is fast.
         With ``defer=True`` later steps stay in memory until :meth:`save`; by default they write
-        through to *path* (FR-006).
+        through to *path*.
 
         Raises:
             FileNotFoundError, NotATxpipeFileError
@@ -425,32 +490,66 @@ class PipelineSession(StepMethods):
 
     # --- lifecycle ---------------------------------------------------------------------------
     def _uncommitted_steps(self) -> list[str]:
-        return [e.step for e in self._journal.entries if e.seq > self._last_committed_seq]
+        return self._book.uncommitted_steps()
 
     def _warn_uncommitted(self, where: str) -> None:
-        if self._warned or self._discarded or not self._dirty:
+        self._book.dataset_id = self.dataset_id
+        self._book.warn(where)
+
+    @property
+    def closed(self) -> bool:
+        """True after :meth:`close` or :meth:`discard`: the session refuses further work."""
+        return self._closed
+
+    def _sources(self) -> list[Any]:
+        """The open files lazy values of the state and of the undo history read from."""
+        found: dict[int, Any] = {}
+
+        def visit(node: Any) -> None:
+            if isinstance(node, Leaf):
+                if isinstance(node.value, Lazy):
+                    found.setdefault(id(node.value.source), node.value.source)
+            elif isinstance(node, Group):
+                for c in node.children.values():
+                    visit(c)
+
+        visit(self._tree.root)
+        for e in self._journal.entries:
+            for inv in e.inverse or ():
+                if isinstance(inv, RestoreNode) and inv.node is not MISSING:
+                    visit(inv.node)
+        return list(found.values())
+
+    def close(self) -> None:
+        """
+        End the session: a WARNING ``uncommitted`` if it holds work not committed anywhere, then
+        the files its lazy arrays read from are closed. Idempotent; afterwards every step, save or
+        checkpoint raises :class:`~txpipe.errors.SessionClosedError`.
+        """
+        if self._closed:
             return
-        self._warned = True
-        steps = self._uncommitted_steps()
-        self._log().warning(
-            "uncommitted",
-            where=where,
-            steps=steps,
-            hint="call save() or checkpoint(); deferred work is only in memory",
-        )
+        self._warn_uncommitted("close")
+        self._finalizer.detach()
+        self._closed = True
+        for src in self._sources():
+            close = getattr(src, "close", None)
+            if close is not None:
+                close()
 
-    def _abort(self) -> None:
-        self._discarded = True
+    def discard(self) -> None:
+        """Drop the session's uncommitted work on purpose (no warning) and :meth:`close` it."""
+        self._book.quiet = True
+        self.close()
 
-    def __del__(self) -> None:
-        if getattr(self, "_dirty", False):
-            self._warn_uncommitted("garbage collection")
+    def __enter__(self) -> "PipelineSession":
+        return self
 
-
-def _version() -> str:
-    from txpipe import __version__
-
-    return __version__
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        """``with PipelineSession.load(path) as s:`` closes the session at the end of the block
+        (an exception discards its uncommitted work without the warning)."""
+        if exc_type is not None:
+            self._book.quiet = True
+        self.close()
 
 
 @contextlib.contextmanager
@@ -495,7 +594,7 @@ def pipeline_session(
         try:
             yield s
         except BaseException as exc:
-            s._abort()
+            s._book.quiet = True  # rolled back on purpose: no "uncommitted" warning
             s._log().warning("rollback", path=str(out), error=f"{type(exc).__name__}: {exc}", steps=s._uncommitted_steps())
             raise
         if s.save_state is SaveState.DEFERRED:

@@ -10,10 +10,12 @@ undo the change exactly.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import itertools
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -341,6 +343,38 @@ class GroupView(Mapping):
         return f"<GroupView {self.path} ({len(self)} members)>"
 
 
+T = TypeVar("T")
+
+
+class ProgressCounter:
+    """A manually advanced progress report (see :meth:`StateView.counter`)."""
+
+    def __init__(self, items: Iterable[Any]) -> None:
+        self._it: Iterator[Any] | None = iter(items)
+
+    def update(self, n: int = 1) -> None:
+        """*n* more items done."""
+        if self._it is not None:
+            for _ in range(n):
+                next(self._it, None)
+
+    def close(self) -> None:
+        """Finish the report (idempotent)."""
+        it, self._it = self._it, None
+        close = getattr(it, "close", None)
+        if close is not None:
+            close()
+
+    def __enter__(self) -> "ProgressCounter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+Reporter = Callable[..., Iterable[Any]]
+"""``reporter(items, *, desc, unit, total) -> iterable`` yielding the same items (e.g. a tqdm bar)."""
+
+
 class StateView:
     """
     Read-only access to a :class:`Tree` by HDF5-like paths.
@@ -350,8 +384,36 @@ class StateView:
     into dict/list values: ``view["units/unit_001/spike_times_sectioned/m/trials_spike_times/0"]``.
     """
 
-    def __init__(self, tree: Tree) -> None:
+    def __init__(self, tree: Tree, *, reporter: "Reporter | None" = None, step: str = "") -> None:
         self._tree = tree
+        self._reporter = reporter
+        self._step = step
+
+    def progress(self, items: Iterable[T], *, what: str = "", unit: str = "unit", total: int | None = None) -> Iterable[T]:
+        """
+        Iterate over *items*, reporting progress to the session's reporter (a bar on a terminal
+        under ``txpipe run``; nothing by default). Steps wrap their long loops in it::
+
+            for uid in state.progress(units, unit="unit"):
+                ...
+
+        Args:
+            what: shown after the step name (e.g. the feature being computed).
+            unit: what one item is.
+            total: the number of items when ``len(items)`` is not available.
+        """
+        if self._reporter is None:
+            return items
+        desc = f"{self._step} {what}".strip()
+        return self._reporter(items, desc=desc, unit=unit, total=total)
+
+    def counter(self, total: int, *, what: str = "", unit: str = "chunk") -> "ProgressCounter":
+        """Progress for work that finishes in callbacks rather than a loop (a streamed kernel)::
+
+            with state.counter(n_chunks, unit="chunk") as done:
+                kernel(..., on_chunk=lambda *_: done.update())
+        """
+        return ProgressCounter(self.progress(itertools.repeat(None, total), what=what, unit=unit, total=total))
 
     def _resolve(self, path: PathLike) -> tuple[Node | None, NodePath, tuple[str, ...]]:
         p = NodePath.parse(path)
@@ -381,8 +443,15 @@ class StateView:
             return default
 
     def __contains__(self, path: object) -> bool:
+        """Whether *path* names a group or a leaf (reads nothing); a path into a dict/list value
+        reads that value (a lazy one from its file) to look inside."""
         try:
-            self[path]  # type: ignore[index]
+            node, p, rest = self._resolve(path)  # type: ignore[arg-type]
+            if node is None:
+                return False
+            if not rest:
+                return True
+            _descend(node.materialize(), rest, p)  # type: ignore[union-attr]
         except (NodeNotFoundError, InvalidPathError):
             return False
         return True

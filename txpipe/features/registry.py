@@ -41,6 +41,7 @@ import numpy as np
 
 from txpipe.errors import ConfigurationError, MissingPrerequisiteError, ParameterError, StepError
 from txpipe.core.journal import canonical_json, encode_param
+from txpipe.core.params import REQUIRED, Param, ParamSet
 from txpipe.core.paths import ACQUISITION_RATE, NodePath
 from txpipe.core.tree import StateView
 
@@ -86,29 +87,32 @@ class Extractor:
     fn: Callable[..., Mapping[str, Any]] = field(repr=False)
     inputs: tuple[str, ...]
     outputs: Mapping[str, Output]
-    defaults: Mapping[str, Any]
     description: str = ""
+    resolve: Callable[[StateView, dict[str, Any]], dict[str, Any]] | None = field(default=None, repr=False)
+    """Fills parameters whose default depends on the state (e.g. which movie), before inputs are read."""
+    params: ParamSet = field(init=False, repr=False, compare=False)
+    """The declared parameters: keyword-only, with defaults (the same mechanism as steps')."""
 
     @property
     def qualname(self) -> str:
         return f"{self.fn.__module__}:{self.fn.__qualname__}"
 
     # --- parameters -----------------------------------------------------------------------
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "params", ParamSet(f"feature {self.name!r}", self.fn, skip=1))
+
+    @property
+    def defaults(self) -> dict[str, Any]:
+        return self.params.defaults
+
     def canonical_params(self, given: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """Defaults merged with *given*, checked and JSON-ready (tuples kept as tuples).
+        """Defaults merged with *given*, normalised, checked and JSON-ready
+        (:meth:`txpipe.core.params.ParamSet.canonical`).
 
         Raises:
             ParameterError: an unknown parameter name, or a value the journal cannot record.
         """
-        given = dict(given or {})
-        unknown = sorted(set(given) - set(self.defaults))
-        if unknown:
-            known = ", ".join(sorted(self.defaults)) or "none"
-            raise ParameterError(f"feature {self.name!r}: unknown parameter(s) {unknown} (known: {known})")
-        merged = {k: given.get(k, v) for k, v in sorted(self.defaults.items())}
-        for k, v in merged.items():
-            encode_param(v, f"{self.name}.{k}")  # raises ParameterError for unrecordable values
-        return merged
+        return self.params.canonical(given)
 
     def params_text(self, params: Mapping[str, Any]) -> str:
         """Canonical JSON of canonical *params* (what the ``params`` attribute holds)."""
@@ -165,6 +169,7 @@ def extractor(
     inputs: tuple[str, ...] | list[str] = (),
     outputs: Mapping[str, Output | tuple[str, ...] | str],
     description: str = "",
+    resolve: Callable[[StateView, dict[str, Any]], dict[str, Any]] | None = None,
 ) -> Callable[[Callable[..., Mapping[str, Any]]], Extractor]:
     """
     Register a feature extractor (decorator). See the module docstring for an example.
@@ -177,6 +182,9 @@ def extractor(
         inputs: state paths read (relative: per unit; ``/absolute``: global).
         outputs: ``{key: Output(dtype, unit, description)}`` or ``(dtype, unit[, description])``.
         description: one line for listings.
+        resolve: ``resolve(state, params) -> params`` fills parameters whose default depends on
+            the state (e.g. ``movie=None``: the step movie); raises ConfigurationError when it
+            cannot. The filled parameters are the ones stored with the results.
 
     The decorated function is called as ``fn(unit, **params)`` with a :class:`UnitInputs`.
 
@@ -203,14 +211,12 @@ def extractor(
         params = list(sig.parameters.values())
         if not params or params[0].kind not in (params[0].POSITIONAL_ONLY, params[0].POSITIONAL_OR_KEYWORD):
             raise ConfigurationError(f"feature {name!r}: {fn.__qualname__} must take the unit inputs as first argument")
-        defaults = {}
         for p in params[1:]:
-            if p.kind is not p.KEYWORD_ONLY or p.default is p.empty:
+            if p.kind is not p.KEYWORD_ONLY or p.default is p.empty or (isinstance(p.default, Param) and p.default.default is REQUIRED):
                 raise ConfigurationError(
                     f"feature {name!r}: parameter {p.name!r} of {fn.__qualname__} must be keyword-only with a default"
                 )
-            defaults[p.name] = p.default
-        ex = Extractor(name, str(version), fn, tuple(inputs), outs, defaults, description or (fn.__doc__ or "").strip().split("\n")[0])
+        ex = Extractor(name, str(version), fn, tuple(inputs), outs, description or (fn.__doc__ or "").strip().split("\n")[0], resolve)
         old = _REGISTRY.get(name)
         if old is not None and old.qualname != ex.qualname:
             raise ConfigurationError(f"feature {name!r} is already registered by {old.qualname}; pick another name")

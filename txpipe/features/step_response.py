@@ -23,17 +23,38 @@ from __future__ import annotations
 
 import numpy as np
 
-from txpipe.errors import ParameterError
+from typing import Any
+
+from txpipe.core.paths import SECTION_TIME, UNITS
+from txpipe.core.tree import StateView
+from txpipe.errors import ConfigurationError, ParameterError
 from txpipe.features.common import count_in, first_after, sorted_samples, trials_array
 from txpipe.features.registry import UnitInputs, extractor
+from txpipe.mcs.movies import step_movie
 
-DEFAULT_STEP_MOVIE = "step_up_5s_5i_b0_3x"
+
+def _choose_movie(state: StateView, params: dict[str, Any]) -> dict[str, Any]:
+    """``movie=None``: the step movie among the sectioned movies (:func:`txpipe.mcs.movies.step_movie`)."""
+    if params["movie"] is not None:
+        return params
+    movies = dict.fromkeys(state.keys(SECTION_TIME) if state.is_group(SECTION_TIME) else [])
+    for uid in state.keys(UNITS) if state.is_group(UNITS) else []:
+        if state.is_group(UNITS / uid / "spike_times_sectioned"):
+            movies.update(dict.fromkeys(state.keys(UNITS / uid / "spike_times_sectioned")))
+    movie = step_movie(movies)
+    if movie is None:
+        raise ConfigurationError(
+            f"feature 'step_response': no single step movie among the sectioned movies {list(movies)}; "
+            "pass params={'step_response': {'movie': NAME}}"
+        )
+    return {**params, "movie": movie}
 
 
 @extractor(
     "step_response",
     version="1",
     inputs=("spike_times", "spike_times_sectioned/{movie}/trials_start_end", "/metadata/acquisition_rate"),
+    resolve=_choose_movie,
     outputs={
         "on_rate": ("float", "spikes/s"),
         "off_rate": ("float", "spikes/s"),
@@ -47,7 +68,7 @@ DEFAULT_STEP_MOVIE = "step_up_5s_5i_b0_3x"
 def step_response(
     unit: UnitInputs,
     *,
-    movie: str = DEFAULT_STEP_MOVIE,
+    movie: str | None = None,
     step_s: float | None = None,
     window_s: float | None = None,
 ) -> dict[str, float | int]:

@@ -36,18 +36,21 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import structlog
 
 from txpipe.errors import ConfigurationError
+from txpipe.version import __version__
 from txpipe.report.data import ReportData, _session_and_path, _unit_table
 from txpipe.report.draw import DPI  # noqa: F401  (a public name of the former single module)
 from txpipe.report.features import _features
 from txpipe.report.overview import CHIP_SIDE, _chip_map, _light_reference, _light_templates  # noqa: F401
 from txpipe.report.page import _header, _journal, _page
 from txpipe.report.units import UNITS_PER_PAGE, _units
+from txpipe.runner.progress import ProgressBar
 
 SECTION_IDS = ("header", "journal", "chip-map", "light-reference", "light-templates", "units", "features")
 """The ``id`` of every section of the page, in order."""
@@ -79,17 +82,21 @@ def render_report(source: Any, out_path: str | os.PathLike[str] | None = None, *
     out = Path(out_path) if out_path is not None else h5.with_name(f"{h5.stem}.report.html")
     data = ReportData(session)
     table = _unit_table(data)
-    sections = [
-        ("header", "Recording", _header(data, h5)),
-        ("journal", "Journal", _journal(data)),
-        ("chip-map", "Chip map", _chip_map(data, table)),
-        ("light-reference", "Light reference, frames and sections", _light_reference(data)),
-        ("light-templates", "Light templates", _light_templates(data)),
-        ("units", "Units", _units(data, table, max_units)),
-        ("features", "Feature summaries", _features(data, table)),
+    parts: list[tuple[str, str, Callable[[], str]]] = [
+        ("header", "Recording", lambda: _header(data, h5)),
+        ("journal", "Journal", lambda: _journal(data)),
+        ("chip-map", "Chip map", lambda: _chip_map(data, table)),
+        ("light-reference", "Light reference, frames and sections", lambda: _light_reference(data)),
+        ("light-templates", "Light templates", lambda: _light_templates(data)),
+        ("units", "Units", lambda: _units(data, table, max_units)),
+        ("features", "Feature summaries", lambda: _features(data, table)),
     ]
-    from txpipe import __version__
-
+    sections = []
+    with ProgressBar(total=len(parts), desc="report", unit="section") as bar:
+        for sid, title, build in parts:
+            bar.update(0, postfix=sid)
+            sections.append((sid, title, build()))
+            bar.update(1)
     seconds = time.perf_counter() - t0
     footer = f"txpipe {__version__} report of {h5.name}, rendered in {seconds:.1f} s."
     text = _page(f"txpipe report — {session.dataset_id or h5.stem}", sections, footer)

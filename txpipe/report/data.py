@@ -22,6 +22,7 @@ from txpipe.core.journal import decode_param
 from txpipe.core.paths import NodePath
 from txpipe.core.session import PipelineSession, SaveState
 from txpipe.core.tree import StateView
+from txpipe.mcs.movies import is_noise_movie, step_movie
 
 
 class ReportData:
@@ -74,7 +75,7 @@ class ReportData:
 
 
 def _movie_of_steps(data: ReportData, uid: str | None) -> str | None:
-    """The step movie: the one step_response used, else the first sectioned movie named *step*."""
+    """The step movie: the one step_response used, else :func:`txpipe.mcs.movies.step_movie`."""
     if uid is None:
         return None
     params = data.attrs(f"units/{uid}/features/step_response").get("params")
@@ -83,10 +84,10 @@ def _movie_of_steps(data: ReportData, uid: str | None) -> str | None:
         if movie and data.has(f"units/{uid}/spike_times_sectioned/{movie}"):
             return str(movie)
     movies = data.keys(f"units/{uid}/spike_times_sectioned")
-    named = [m for m in movies if "step" in m.lower()]
-    if named:
-        return named[0]
-    others = [m for m in movies if "noise" not in m.lower()]
+    named = step_movie(movies)
+    if named is not None:
+        return named
+    others = [m for m in movies if not is_noise_movie(m)]  # any non-noise movie shows the raster
     return others[0] if others else None
 
 

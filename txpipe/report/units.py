@@ -18,6 +18,7 @@ import numpy as np
 from txpipe.report.data import ReportData, _movie_of_steps, _sta_movie
 from txpipe.report.draw import _figure, _img, _label, _text
 from txpipe.report.page import _na
+from txpipe.runner.progress import ProgressBar
 
 UNITS_PER_PAGE = 12
 """Units drawn in one image (one page of the units section): 6 rows of 2 units."""
@@ -190,6 +191,7 @@ def _units(data: ReportData, table: list[dict[str, Any]], max_units: int | None)
     traces: dict[Any, _StepTrace | None] = {}
     pages = []
     grids: dict[int, _UnitGrid] = {}
+    bar = ProgressBar(total=len(shown), desc="report units", unit="unit", leave=False)
     for p0 in range(0, len(shown), UNITS_PER_PAGE):
         block = shown[p0 : p0 + UNITS_PER_PAGE]
         nrows = int(math.ceil(len(block) / 2))
@@ -197,11 +199,13 @@ def _units(data: ReportData, table: list[dict[str, Any]], max_units: int | None)
         grid.clear()
         for j, info in enumerate(block):
             _unit_panels(data, info["id"], grid.units[j], info, movie, sta_name, pad, traces)
+            bar.update(1)
         for j in range(len(block), len(grid.units)):
             for ax in grid.units[j]:
                 ax.set_visible(False)
         label = f"units {p0 + 1}–{p0 + len(block)}: {block[0]['id']} … {block[-1]['id']}"
         pages.append((f"units-p{len(pages) + 1}", label, _img(grid.fig, label)))
+    bar.close()
     nav = " · ".join(f'<a href="#{pid}">{i + 1}</a>' for i, (pid, _, _) in enumerate(pages))
     body = "".join(f'<div class="unit-page" id="{pid}"><h3>{html.escape(lbl)}</h3>{img}</div>'
                    for pid, lbl, img in pages)

@@ -30,7 +30,8 @@ from txpipe.core import store
 from txpipe.errors import ConfigurationError, InputFileError, TxpipeError
 from txpipe.runner.executors import Completed, Executor, SerialExecutor
 from txpipe.log import configure_logging
-from txpipe.runner.pipeline import RunConfig, build_plan, import_plugins, run_pipeline
+from txpipe.core.dataset_id import dataset_id_for
+from txpipe.runner.pipeline import RunConfig, build_plan, check_options, import_plugins, prepare, run_pipeline
 from txpipe.runner.progress import ProgressBar, progress_disabled
 
 CSV_COLUMNS = ("cmcr", "cmtr", "dataset_id", "playlist", "playlist_file", "movie_length_file", "stimuli_dir")
@@ -107,7 +108,10 @@ class BatchReport:
 
 
 def _dataset_id(cmtr: Path | None, cmcr: Path) -> str:
-    return (cmtr.stem if cmtr is not None else cmcr.stem).strip().rstrip("-") or cmcr.stem
+    try:
+        return dataset_id_for(cmtr if cmtr is not None else cmcr)
+    except ConfigurationError:  # reported when the recording is planned
+        return cmcr.stem
 
 
 def _match_cmtr(cmcr: Path) -> Path | None:
@@ -232,7 +236,10 @@ def run_task(task: Task) -> Outcome:
     if task.log_json is not None or task.log_level is not None:
         configure_logging(json=task.log_json, level=task.log_level)
     cfg = task.config
-    did = cfg.dataset_id or Path(cfg.cmtr).stem.rstrip("-")
+    try:
+        did = cfg.resolved_dataset_id()
+    except ConfigurationError:
+        did = str(cfg.dataset_id or Path(cfg.cmtr).stem)
     t0 = time.perf_counter()
     try:
         with progress_disabled():
@@ -288,6 +295,7 @@ def run_batch(
         A :class:`BatchReport` with one :class:`Outcome` per recording, in input order.
     """
     t0 = time.perf_counter()
+    check_options(**options)  # batch-wide mistakes fail once, before any recording
     executor = executor or SerialExecutor()
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     log = structlog.get_logger("txpipe")
@@ -304,6 +312,13 @@ def run_batch(
                 results[i] = Outcome(rec.dataset_id, str(cfg.out), "skipped", message=why)
                 log.info("recording_skipped", dataset_id=rec.dataset_id, path=str(cfg.out), reason=why)
                 continue
+        try:
+            import_plugins(cfg.plugins)
+            prepare(cfg)  # a bad parameter or input fails this recording before any step runs
+        except (TxpipeError, OSError) as exc:
+            results[i] = Outcome(rec.dataset_id, str(cfg.out), "failed", type(exc).__name__, _one_line(exc))
+            log.error("recording_failed", dataset_id=rec.dataset_id, error_type=type(exc).__name__, reason=_one_line(exc))
+            continue
         pending.append((i, Task(cfg, log_json, log_level)))
     log.info("batch_started", n_recordings=len(recordings), n_to_run=len(pending),
              n_skipped=sum(o.status == "skipped" for o in results.values()), executor=executor.describe())

@@ -25,6 +25,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from txpipe.core.step import get_step
+from txpipe.runner.pipeline import PIPELINE_STEPS
+
 if TYPE_CHECKING:
     from txpipe.runner.pipeline import RunResult
 
@@ -35,7 +38,6 @@ EXIT_BATCH_FAILURES = 3
 EXIT_DIFFERENT = 4
 EXIT_INTERRUPTED = 130
 
-STEP_NAMES = ("load_recording", "add_section_time", "section_spike_times", "compute_sta", "extract_features")
 
 
 # --- parser ------------------------------------------------------------------------------------
@@ -81,6 +83,18 @@ def _workers(text: str) -> int:
     return n
 
 
+def _step_option(group: argparse._ArgumentGroup, step_name: str, param: str, **kw: object) -> None:
+    """``--param-name`` for a step parameter: type, arity, help and default from its declaration
+    (left None here, so the step's own default applies)."""
+    ps = get_step(step_name).params
+    default = ps[param].default
+    if isinstance(default, tuple):
+        kw.update(nargs=len(default), type=type(default[0]))
+    else:
+        kw.update(type=type(default))
+    group.add_argument(f"--{param.replace('_', '-')}", default=None, help=ps.help(param), **kw)  # type: ignore[arg-type]
+
+
 def _pipeline_options(with_inputs: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("pipeline options")
@@ -91,15 +105,14 @@ def _pipeline_options(with_inputs: bool = True) -> argparse.ArgumentParser:
                        help="movie length CSV (default: movie_length.csv beside the .cmcr)")
         g.add_argument("--stimuli-dir", type=Path, metavar="D",
                        help="stimulus JSON configs and noise movies (default: stimuli/ beside the .cmcr)")
-    g.add_argument("--pad-margin", nargs=2, type=float, metavar=("PRE", "POST"), default=(0.0, 0.0),
-                   help="seconds kept before and after each trial (default: 0 0)")
-    g.add_argument("--cover-range", nargs=2, type=int, metavar=("START", "STOP"), default=(-60, 0),
-                   help="STA window in display frames relative to the spike (default: -60 0)")
+    _step_option(g, "section_spike_times", "pad_margin", metavar=("PRE", "POST"))
+    _step_option(g, "compute_sta", "cover_range", metavar=("START", "STOP"))
     g.add_argument("--features", type=_features, metavar="a,b", help="feature extractors to run (default: the standard set)")
     g.add_argument("--eimage", action="store_true",
                    help="also compute each unit's electrical image from the raw sensor stream (needs sensor data in the .cmcr)")
     g.add_argument("--eimage-seconds", type=_seconds, metavar="S",
-                   help="electrical image analysis window in seconds from the recording start (default: 120; implies --eimage)")
+                   help="electrical image analysis window from the recording start [s] (default: "
+                   f"{get_step('compute_eimage_sta').params['duration_s'].default:g}; implies --eimage)")
     g.add_argument("--immediate", action="store_true",
                    help="commit after every step (classic behaviour) instead of once at the end")
     return p
@@ -135,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("cmtr", type=Path, help="spike-sorter result (.cmtr)")
     p.add_argument("-o", "--out", type=Path, required=True, metavar="OUT.h5", help="output HDF5 file")
     p.add_argument("--dataset-id", help="dataset id (default: the .cmtr name without trailing '-')")
-    p.add_argument("--checkpoint-after", choices=STEP_NAMES, metavar="STEP",
+    p.add_argument("--checkpoint-after", choices=PIPELINE_STEPS, metavar="STEP",
                    help="also write OUT.after-STEP.h5 right after STEP (one of: %(choices)s)")
     p.add_argument("--resume-from", type=Path, metavar="CKPT.h5",
                    help="continue from a checkpoint of the same run (e.g. OUT.after-STEP.h5): its steps are kept, "
@@ -238,8 +251,8 @@ def _run_options(args: argparse.Namespace) -> dict[str, object]:
         playlist_file=args.playlist_file,
         movie_length_file=args.movie_length_file,
         stimuli_dir=args.stimuli_dir,
-        pad_margin=tuple(args.pad_margin),
-        cover_range=tuple(args.cover_range),
+        pad_margin=None if args.pad_margin is None else tuple(args.pad_margin),
+        cover_range=None if args.cover_range is None else tuple(args.cover_range),
         features=args.features,
         eimage=bool(args.eimage or args.eimage_seconds is not None),
         eimage_seconds=args.eimage_seconds,

@@ -26,8 +26,14 @@ import structlog
 from txpipe.errors import ConfigurationError
 from txpipe.core.journal import encode_param
 from txpipe.mcs.playlist import read_playlists
-from txpipe.core.session import PipelineSession, pipeline_session, validate_dataset_id
+from txpipe.core.dataset_id import dataset_id_for
+from txpipe.core.session import PipelineSession, pipeline_session
 from txpipe.core.step import get_step
+from txpipe.mcs.movies import noise_movie, step_movie
+from txpipe.runner.progress import ProgressBar, unit_progress
+from txpipe.mcs.stimulus_config import load_configs
+from txpipe.steps.add_section_time import playlist_movies
+from txpipe.steps.compute_sta import check_movie_file
 
 PIPELINE_STEPS = (
     "load_recording",
@@ -36,10 +42,7 @@ PIPELINE_STEPS = (
     "compute_sta",
     "extract_features",
 )
-"""The built-in steps :func:`build_plan` runs, in order."""
-
-DEFAULT_COVER_RANGE = (-60, 0)
-"""STA window in display frames relative to the spike's frame (1 s before the spike at 60 Hz)."""
+"""The built-in steps :func:`build_plan` runs, in order (the one list; the CLI asks it)."""
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,8 @@ class PlannedStep:
 
     def key(self) -> tuple[str, str, Any]:
         """``(name, version, canonical params)``: what a journal entry must match to count as done."""
-        return (self.name, get_step(self.name).version, encode_param(self.params))
+        st = get_step(self.name)
+        return (self.name, st.version, encode_param(st.canonical_params(self.params)))
 
 
 @dataclass(frozen=True)
@@ -66,8 +70,9 @@ class RunConfig:
         playlist: playlist name in *playlist_file*; default: its only playlist.
         playlist_file, movie_length_file: the lab's CSVs; default: beside the ``.cmcr``.
         stimuli_dir: stimulus JSON configs and noise movies; default ``stimuli/`` beside the ``.cmcr``.
-        pad_margin: seconds kept before and after each trial, ``(pre_s, post_s)``.
-        cover_range: STA window in display frames, ``(start, stop)``.
+        pad_margin: seconds kept before and after each trial, ``(pre_s, post_s)``; None: the
+            step's default.
+        cover_range: STA window in display frames, ``(start, stop)``; None: the step's default.
         features: extractor names; None: the step's default set.
         steps: the built-in steps to run, a prefix-closed subset of :data:`PIPELINE_STEPS`
             (default: all).
@@ -92,8 +97,8 @@ class RunConfig:
     playlist_file: Path | None = None
     movie_length_file: Path | None = None
     stimuli_dir: Path | None = None
-    pad_margin: tuple[float, float] = (0.0, 0.0)
-    cover_range: tuple[int, int] = DEFAULT_COVER_RANGE
+    pad_margin: tuple[float, float] | None = None
+    cover_range: tuple[int, int] | None = None
     features: tuple[str, ...] | None = None
     steps: tuple[str, ...] = PIPELINE_STEPS
     custom_plan: tuple[PlannedStep, ...] | None = None
@@ -107,7 +112,7 @@ class RunConfig:
 
     def resolved_dataset_id(self) -> str:
         """The dataset id: given, else the ``.cmtr`` stem without trailing ``-``."""
-        return validate_dataset_id(self.dataset_id or Path(self.cmtr).stem)
+        return dataset_id_for(self.cmtr, self.dataset_id)
 
     def with_out(self, out: str | os.PathLike[str]) -> "RunConfig":
         return replace(self, out=Path(out))
@@ -129,10 +134,6 @@ class RunResult:
     eimage_units: int = 0
 
 
-def _abs(p: str | os.PathLike[str]) -> str:
-    return str(Path(p).expanduser().absolute())
-
-
 def _only_playlist(playlist_file: Path, playlists: dict[str, tuple[str, ...]]) -> str:
     """The single playlist name in a lab ``playlist.csv`` (*playlists*: its parsed content)."""
     names = list(playlists)
@@ -142,18 +143,14 @@ def _only_playlist(playlist_file: Path, playlists: dict[str, tuple[str, ...]]) -
     return names[0]
 
 
-def _step_movie(movies: tuple[str, ...]) -> str | None:
-    """The playlist's full-field step movie (the only movie named ``step*``), or None."""
-    movies = sorted({m for m in movies if m.lower().startswith("step")})
-    return movies[0] if len(movies) == 1 else None
-
-
 def build_plan(cfg: RunConfig) -> tuple[PlannedStep, ...]:
     """
     The ordered steps and exact parameters :func:`run_pipeline` applies for *cfg*.
 
-    Paths are made absolute, so the journal (and the batch skip check) does not depend on the
-    working directory.
+    Every parameter of every step is canonicalised against the step's declaration (defaults
+    filled in, paths absolute, values checked), so a plan's parameters are exactly what a session
+    journals for the same call through the session API or the classic functions, and the batch
+    skip check does not depend on the working directory.
 
     Raises:
         ConfigurationError: an unknown step in ``cfg.steps``, or no playlist name can be chosen.
@@ -166,56 +163,57 @@ def build_plan(cfg: RunConfig) -> tuple[PlannedStep, ...]:
         raise ConfigurationError(f"unknown step(s) {unknown}; the pipeline steps are {list(PIPELINE_STEPS)}")
     here = Path(cfg.cmcr).expanduser().absolute().parent
     playlist_file = Path(cfg.playlist_file) if cfg.playlist_file else here / "playlist.csv"
-
-    parsed: list[dict[str, tuple[str, ...]]] = []
-
-    def _playlists() -> dict[str, tuple[str, ...]]:  # the playlist CSV, read once and only if needed
-        if not parsed:
-            parsed.append(read_playlists(playlist_file))
-        return parsed[0]
-
-    def _playlist() -> str:
-        return cfg.playlist or _only_playlist(playlist_file, _playlists())
     movie_length_file = Path(cfg.movie_length_file) if cfg.movie_length_file else here / "movie_length.csv"
     stimuli_dir = Path(cfg.stimuli_dir) if cfg.stimuli_dir else here / "stimuli"
-    plan: list[PlannedStep] = []
-    for name in PIPELINE_STEPS:
-        if name not in cfg.steps:
-            continue
-        if name == "load_recording":
-            params: dict[str, Any] = {"cmcr_path": _abs(cfg.cmcr), "cmtr_path": _abs(cfg.cmtr)}
-            if cfg.dataset_id is not None:
-                params["dataset_id"] = cfg.dataset_id
-            if cfg.eimage or cfg.eimage_seconds is not None:
-                plan.append(PlannedStep(name, params))
-                plan.append(PlannedStep("compute_eimage_sta", eimage_params(cfg.eimage_seconds)))
-                continue
-        elif name == "add_section_time":
-            playlist = _playlist()
-            params = {
-                "playlist_name": playlist,
-                "playlist_file": _abs(playlist_file),
-                "movie_length_file": _abs(movie_length_file),
-            }
-        elif name == "section_spike_times":
-            params = {"pad_margin": tuple(float(x) for x in cfg.pad_margin), "config_dir": _abs(stimuli_dir)}
-        elif name == "compute_sta":
-            params = {"cover_range": tuple(int(x) for x in cfg.cover_range), "stimuli_dir": _abs(stimuli_dir)}
-        else:  # extract_features
-            params = {} if cfg.features is None else {"features": list(cfg.features)}
-            step_movie = _step_movie(_playlists().get(_playlist(), ()))
-            if step_movie is not None and (cfg.features is None or "step_response" in cfg.features):
-                params["params"] = {"step_response": {"movie": step_movie}}
-        plan.append(PlannedStep(name, params))
-    return tuple(plan)
+    given: dict[str, dict[str, Any]] = {
+        "load_recording": {"cmcr_path": cfg.cmcr, "cmtr_path": cfg.cmtr, "dataset_id": cfg.dataset_id},
+        "section_spike_times": {"config_dir": stimuli_dir},
+        "compute_sta": {"stimuli_dir": stimuli_dir},
+        "extract_features": {"features": None if cfg.features is None else list(cfg.features)},
+    }
+    if "add_section_time" in cfg.steps:
+        playlist = cfg.playlist or _only_playlist(playlist_file, read_playlists(playlist_file))
+        given["add_section_time"] = {"playlist_name": playlist, "playlist_file": playlist_file,
+                                     "movie_length_file": movie_length_file}
+    if cfg.pad_margin is not None:
+        given["section_spike_times"]["pad_margin"] = cfg.pad_margin
+    if cfg.cover_range is not None:
+        given["compute_sta"]["cover_range"] = cfg.cover_range
+    names = [n for n in PIPELINE_STEPS if n in cfg.steps]
+    if (cfg.eimage or cfg.eimage_seconds is not None) and "load_recording" in names:
+        names.insert(names.index("load_recording") + 1, "compute_eimage_sta")
+        given["compute_eimage_sta"] = {} if cfg.eimage_seconds is None else {"duration_s": cfg.eimage_seconds}
+    return tuple(PlannedStep(name, get_step(name).canonical_params(given[name])) for name in names)
 
 
-def eimage_params(seconds: float | None) -> dict[str, Any]:
-    """The planned ``compute_eimage_sta`` parameters: the step's defaults, *seconds* as the
-    analysis window if given (the step module owns the parameters and their checks)."""
-    from txpipe.steps.compute_eimage_sta import step_params
+def check_plan(plan: tuple[PlannedStep, ...]) -> None:
+    """
+    Everything about a plan that can be checked before its first step, in about a millisecond
+    per step: each step's parameters and preflight (:meth:`~txpipe.core.step.Step.check`: input
+    files exist, the playlist is in the playlist file, feature names are registered), then the
+    movies the later steps will need: a stimulus config for every playlist movie, the dense-noise
+    movie's ``.npy``, a step movie when ``step_response`` is asked for by name.
 
-    return step_params() if seconds is None else step_params(duration_s=seconds)
+    Raises:
+        TxpipeError, FileNotFoundError: the first problem found, naming the file or parameter.
+    """
+    by_name = {p.name: get_step(p.name).check(p.params) for p in plan}
+    if "add_section_time" not in by_name:
+        return
+    movies = list(playlist_movies(by_name["add_section_time"]))
+    sst = by_name.get("section_spike_times")
+    if sst is not None and sst["movie_names"] is None:
+        load_configs(movies, sst["config_dir"])
+    sta = by_name.get("compute_sta")
+    if sta is not None:
+        check_movie_file(sta["stimuli_dir"], sta["movie"] or noise_movie(movies))
+    ef = by_name.get("extract_features")
+    if ef is not None and ef["features"] is not None and "step_response" in ef["features"]:
+        if (ef["params"] or {}).get("step_response", {}).get("movie") is None and step_movie(movies) is None:
+            raise ConfigurationError(
+                f"feature 'step_response': no single step movie in the playlist {movies}; "
+                "pass params={'step_response': {'movie': NAME}} or leave step_response out"
+            )
 
 
 def import_plugins(modules: tuple[str, ...] | list[str]) -> None:
@@ -233,6 +231,55 @@ def checkpoint_path(cfg: RunConfig, step_name: str) -> Path:
     return out.with_name(f"{out.stem}.after-{step_name}{out.suffix or '.h5'}")
 
 
+def check_options(
+    *,
+    features: tuple[str, ...] | list[str] | None = None,
+    pad_margin: tuple[float, float] | None = None,
+    cover_range: tuple[int, int] | None = None,
+    eimage_seconds: float | None = None,
+    **_: Any,
+) -> None:
+    """Check run options that do not depend on a recording (``txpipe batch`` checks them once,
+    before looking at any recording).
+
+    Raises:
+        ConfigurationError, ParameterError: an unknown feature, a bad margin or window.
+    """
+    if features is not None:
+        get_step("extract_features").check({"features": list(features)})
+    if pad_margin is not None:
+        get_step("section_spike_times").canonical_params({"pad_margin": pad_margin})
+    if cover_range is not None:
+        get_step("compute_sta").canonical_params({"cover_range": cover_range})
+    if eimage_seconds is not None:
+        get_step("compute_eimage_sta").canonical_params({"duration_s": eimage_seconds})
+
+
+def prepare(cfg: RunConfig) -> tuple[PlannedStep, ...]:
+    """
+    The plan of *cfg*, checked as far as it can be before any step runs (:func:`check_plan`).
+
+    Raises:
+        TxpipeError, FileNotFoundError: a bad parameter or input, with one clear message.
+    """
+    if cfg.custom_plan is None:
+        for what, p in (("recording (.cmcr)", cfg.cmcr), ("spike-sorter file (.cmtr)", cfg.cmtr)):
+            if not Path(p).is_file():
+                raise FileNotFoundError(f"{p}: no such {what}")
+    plan = build_plan(cfg)
+    if not plan:
+        raise ConfigurationError("nothing to run: the plan has no steps")
+    names = [p.name for p in plan]
+    for n in names:
+        get_step(n)  # UnknownStepError before any work
+    if cfg.checkpoint_after is not None and cfg.checkpoint_after not in names:
+        raise ConfigurationError(f"--checkpoint-after {cfg.checkpoint_after!r} is not one of the planned steps {names}")
+    if cfg.resume_from is not None and not Path(cfg.resume_from).is_file():
+        raise FileNotFoundError(f"{cfg.resume_from}: no such checkpoint (--resume-from)")
+    check_plan(plan)
+    return plan
+
+
 def run_pipeline(cfg: RunConfig) -> RunResult:
     """
     Apply the plan of *cfg* to its recording and commit the result to ``cfg.out``.
@@ -245,17 +292,9 @@ def run_pipeline(cfg: RunConfig) -> RunResult:
         FileExistsError: ``cfg.out`` exists and ``cfg.overwrite`` is False.
     """
     import_plugins(cfg.plugins)
-    if cfg.custom_plan is None:
-        for what, p in (("recording (.cmcr)", cfg.cmcr), ("spike-sorter file (.cmtr)", cfg.cmtr)):
-            if not Path(p).is_file():
-                raise FileNotFoundError(f"{p}: no such {what}")
-    plan = build_plan(cfg)
-    if not plan:
-        raise ConfigurationError("nothing to run: the plan has no steps")
+    plan = prepare(cfg)
     names = [p.name for p in plan]
-    steps = [get_step(n) for n in names]  # UnknownStepError before any work
-    if cfg.checkpoint_after is not None and cfg.checkpoint_after not in names:
-        raise ConfigurationError(f"--checkpoint-after {cfg.checkpoint_after!r} is not one of the planned steps {names}")
+    steps = [get_step(n) for n in names]
     dataset_id = cfg.resolved_dataset_id()
     out = Path(cfg.out).expanduser().absolute()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -269,20 +308,31 @@ def run_pipeline(cfg: RunConfig) -> RunResult:
         if out.exists() and not cfg.overwrite and out != s.hdf5_path:
             raise FileExistsError(f"{out}: exists and overwrite=False")
         log.info("run_resumed", path=str(cfg.resume_from), steps_done=names[:n_done])
-        for planned, st in list(zip(plan, steps))[n_done:]:
-            s.run(st, **planned.params)
-            if not cfg.defer:
-                s.save(out)
-            if planned.name == cfg.checkpoint_after:
-                ckpt = s.checkpoint(checkpoint_path(cfg.with_out(out), planned.name), checkpoint_name=planned.name)
-        s.save(out)
-        result = _result(s, out, names, ckpt)
-    else:
-        with pipeline_session(out, defer=cfg.defer, overwrite=cfg.overwrite, dataset_id=dataset_id) as s:
-            for planned, st in zip(plan, steps):
+        s.progress = unit_progress
+        with ProgressBar(total=len(plan), desc=dataset_id, unit="step") as bar:
+            bar.update(n_done)
+            for planned, st in list(zip(plan, steps))[n_done:]:
+                bar.update(0, postfix=planned.name)
                 s.run(st, **planned.params)
+                bar.update(1)
+                if not cfg.defer:
+                    s.save(out)
                 if planned.name == cfg.checkpoint_after:
                     ckpt = s.checkpoint(checkpoint_path(cfg.with_out(out), planned.name), checkpoint_name=planned.name)
+            bar.update(0, postfix="commit")
+            s.save(out)
+        result = _result(s, out, names, ckpt)
+        s.close()
+    else:
+        with pipeline_session(out, defer=cfg.defer, overwrite=cfg.overwrite, dataset_id=dataset_id,
+                              progress=unit_progress) as s, ProgressBar(total=len(plan), desc=dataset_id, unit="step") as bar:
+            for planned, st in zip(plan, steps):
+                bar.update(0, postfix=planned.name)
+                s.run(st, **planned.params)
+                bar.update(1)
+                if planned.name == cfg.checkpoint_after:
+                    ckpt = s.checkpoint(checkpoint_path(cfg.with_out(out), planned.name), checkpoint_name=planned.name)
+            bar.update(0, postfix="commit")
             result = _result(s, out, names, ckpt)
     seconds = time.perf_counter() - t0
     result = replace(result, bytes=out.stat().st_size, seconds=seconds)

@@ -1,11 +1,14 @@
 """
 Progress bars on long work (tqdm), silent when nobody is watching.
 
-Steps and the batch runner wrap their loops in :func:`progress`::
+The runners and the report wrap their loops in :func:`progress` or :class:`ProgressBar`. Steps
+never draw: they report through the session (``for uid in state.progress(units): ...``), and
+``txpipe run`` hands its session :func:`unit_progress` as the reporter, so a run shows one bar
+for its steps and one for the units of the running step::
 
     from txpipe.runner.progress import progress
 
-    for unit_id in progress(unit_ids, desc="compute_sta", unit="unit"):
+    for unit_id in progress(unit_ids, desc="report", unit="unit"):
         ...
 
 A bar is drawn on stderr only when stderr is a terminal and progress is not disabled (``txpipe
@@ -17,6 +20,7 @@ This module holds the only global progress setting; :func:`reset_progress` resto
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import Iterable, Iterator
 from typing import Any, TypeVar
@@ -53,6 +57,16 @@ def progress_enabled() -> bool:
     return bool(enabled)
 
 
+def _width() -> dict[str, Any]:
+    """Follow the terminal's size; a terminal that reports none (0 x 0, e.g. under `script`) gets 100 x 24
+    (tqdm hides every bar on a screen of 0 rows)."""
+    try:
+        cols = os.get_terminal_size(sys.stderr.fileno()).columns
+    except (AttributeError, ValueError, OSError):
+        cols = 0
+    return {"dynamic_ncols": True} if cols > 0 else {"ncols": 100, "nrows": 24}
+
+
 def progress(
     iterable: Iterable[T],
     *,
@@ -80,7 +94,13 @@ def progress(
         return iterable
     from tqdm.auto import tqdm
 
-    return tqdm(iterable, desc=desc, unit=unit, total=total, leave=leave, file=sys.stderr, dynamic_ncols=True, **tqdm_kwargs)
+    return tqdm(iterable, desc=desc, unit=unit, total=total, leave=leave, file=sys.stderr, **_width(), **tqdm_kwargs)
+
+
+def unit_progress(items: Iterable[T], *, desc: str = "", unit: str = "unit", total: int | None = None) -> Iterable[T]:
+    """The reporter ``txpipe run`` hands its session (``PipelineSession(progress=...)``): steps'
+    per-unit loops get a bar below the run's step bar, erased when the step ends."""
+    return progress(items, desc=desc, unit=unit, total=total, leave=False, position=1)
 
 
 class ProgressBar:
@@ -98,14 +118,16 @@ class ProgressBar:
         if progress_enabled():
             from tqdm.auto import tqdm
 
-            self._bar = tqdm(total=total, desc=desc, unit=unit, leave=leave, file=sys.stderr, dynamic_ncols=True)
+            self._bar = tqdm(total=total, desc=desc, unit=unit, leave=leave, file=sys.stderr, **_width())
 
     def update(self, n: int = 1, *, postfix: str | None = None) -> None:
-        """Advance by *n* items; *postfix* is shown after the bar (e.g. the last dataset id)."""
+        """Advance by *n* items; *postfix* is shown after the bar (e.g. the last dataset id or
+        the step now running)."""
         if self._bar is not None:
             if postfix is not None:
-                self._bar.set_postfix_str(postfix, refresh=False)
-            self._bar.update(n)
+                self._bar.set_postfix_str(postfix, refresh=n == 0)
+            if n:
+                self._bar.update(n)
 
     def close(self) -> None:
         """Finish the bar (idempotent)."""

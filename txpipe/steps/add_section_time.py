@@ -11,7 +11,6 @@ Only the movies of this playlist are replaced; other movies' sections stay.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,9 +22,12 @@ from txpipe.mcs import playlist as pl
 from txpipe.core.changes import Changes
 from txpipe.errors import ConfigurationError, FrameSyncError, RecordingTooShortError
 from txpipe.core.fingerprint import file_fingerprint, value_digest
-from txpipe.mcs.frames import frames_to_samples
+from txpipe.mcs.frames import floor_frame, frames_to_samples
 from txpipe.core.paths import FRAME_TIMESTAMPS, LIGHT_REFERENCE, LIGHT_TEMPLATE, SECTION_TIME
+from txpipe.core.params import Param, as_path
+from txpipe.core.session import PipelineSession
 from txpipe.core.step import step
+from txpipe.steps.classic import classic
 
 log = structlog.get_logger("txpipe")
 
@@ -76,18 +78,73 @@ def frame_timestamps_or_raise(state: Any, step_name: str) -> np.ndarray:
     return np.asarray(ft).astype(np.int64)
 
 
-@step("add_section_time", version="1", requires=("load_recording",))
+def _check_playlist_name(v: Any) -> None:
+    if not isinstance(v, str) or not v:
+        raise ConfigurationError(f"add_section_time: playlist_name must be a non-empty str, got {v!r}")
+
+
+def content_start_frames(state: Any, movie: str, ft: np.ndarray) -> np.ndarray:
+    """
+    First content display frame of each occurrence of *movie*, int64 (n_occurrences,): the one
+    rule every step uses.
+
+    Playlist sections record them (attribute ``content_start_frames``); a section without it
+    gives ``floor_frame(section start) + pre_margin_frame_num`` (the margin it recorded); an
+    analog section's content starts at its onset.
+
+    Raises:
+        ConfigurationError: a playlist section recording neither (not made by add_section_time).
+    """
+    sections = np.asarray(state[SECTION_TIME / movie], np.int64).reshape(-1, 2)
+    a = state.attrs(SECTION_TIME / movie)
+    cs = a.get("content_start_frames")
+    if cs is not None and np.size(cs) == sections.shape[0]:
+        return np.asarray(cs, np.int64).reshape(-1)
+    if a.get("kind") == "analog":
+        margin = 0
+    elif "pre_margin_frame_num" in a:
+        margin = int(a["pre_margin_frame_num"])
+    else:
+        raise ConfigurationError(
+            f"section_time/{movie} records neither content_start_frames nor pre_margin_frame_num (not made by "
+            "add_section_time); re-run add_section_time"
+        )
+    return floor_frame(sections[:, 0], ft) + margin
+
+
+def _preflight(params: dict[str, Any]) -> None:
+    """The CSVs are readable, the playlist is in the playlist file and every movie has a length
+    (unless lenient); the frame parameters are valid."""
+    pl.check_frame_params(params["repeats"], params["pad_frame"], params["pre_margin_frame_num"], params["post_margin_frame_num"])
+    playlists = pl.read_playlists(params["playlist_file"])
+    name = params["playlist_name"]
+    if name not in playlists:
+        raise ConfigurationError(f"{params['playlist_file']}: no playlist {name!r}; available: {sorted(playlists)}")
+    lengths = pl.read_movie_lengths(params["movie_length_file"])
+    missing = [m for m in playlists[name] if m not in lengths]
+    if missing and not params["lenient"]:
+        raise ConfigurationError(
+            f"{params['movie_length_file']}: no length for movie(s) {missing} of playlist {name!r} (lenient=True skips them)"
+        )
+
+
+def playlist_movies(params: dict[str, Any]) -> tuple[str, ...]:
+    """The movies an ``add_section_time`` call with canonical *params* sections, in playlist order."""
+    return pl.read_playlists(params["playlist_file"]).get(params["playlist_name"], ())
+
+
+@step("add_section_time", version="1", requires=("load_recording",), method=True, preflight=_preflight)
 def add_section_time_step(
     state: Any,
+    playlist_name: str = Param(help="playlist name (a row of the playlist file)", check=_check_playlist_name),
     *,
-    playlist_name: str,
-    playlist_file: str,
-    movie_length_file: str,
-    repeats: int = 1,
-    pad_frame: int = pl.PAD_FRAME,
-    pre_margin_frame_num: int = pl.PRE_MARGIN_FRAME_NUM,
-    post_margin_frame_num: int = pl.POST_MARGIN_FRAME_NUM,
-    lenient: bool = False,
+    playlist_file: str = Param(help="the lab's playlist CSV", normalize=as_path),
+    movie_length_file: str = Param(help="the lab's movie length CSV", normalize=as_path),
+    repeats: int = Param(1, unit="times", help="times the whole playlist was shown"),
+    pad_frame: int = Param(pl.PAD_FRAME, unit="frames", help="gray frames before and after each movie"),
+    pre_margin_frame_num: int = Param(pl.PRE_MARGIN_FRAME_NUM, unit="frames", help="section margin before the content"),
+    post_margin_frame_num: int = Param(pl.POST_MARGIN_FRAME_NUM, unit="frames", help="section margin after the content"),
+    lenient: bool = Param(False, help="skip occurrences that do not fit instead of failing"),
 ) -> Changes:
     """
     Sections of every playlist movie occurrence, in samples (lab §2.3 arithmetic, frames at 60 Hz).
@@ -107,8 +164,6 @@ def add_section_time_step(
         without a length. RecordingTooShortError: an occurrence past the last display frame.
         FrameSyncError: no frame timestamps. ParameterError: bad frame parameters.
     """
-    if not isinstance(playlist_name, str) or not playlist_name:
-        raise ConfigurationError(f"add_section_time: playlist_name must be a non-empty str, got {playlist_name!r}")
     pl.check_frame_params(repeats, pad_frame, pre_margin_frame_num, post_margin_frame_num)
     playlists = pl.read_playlists(playlist_file)
     if playlist_name not in playlists:
@@ -165,58 +220,25 @@ def add_section_time_step(
     return ch
 
 
-def step_params(playlist_name: Any, playlist_file: Any, movie_length_file: Any, **params: Any) -> dict[str, Any]:
-    """Journaled parameters: CSV paths made absolute."""
-    if playlist_file is None or movie_length_file is None:
-        raise ConfigurationError(
-            "add_section_time needs playlist_file= and movie_length_file= (the lab's share paths are not assumed)"
-        )
-    return {"playlist_name": playlist_name, "playlist_file": os.path.abspath(playlist_file),
-            "movie_length_file": os.path.abspath(movie_length_file), **params}
+def _refuse_existing(session: PipelineSession, params: dict[str, Any]) -> None:
+    clash = [m for m in playlist_movies(params) if str(SECTION_TIME / m) in session.state]
+    if clash:
+        raise FileExistsError(f"{session.hdf5_path}: already has section_time for {clash}; pass force=True to replace them")
 
 
-def _existing_movies(session: Any, movies: list[str] | tuple[str, ...]) -> list[str]:
-    return [m for m in movies if str(SECTION_TIME / m) in session.state]
-
-
-def add_section_time(
-    hdf5_path: Any = None,
-    playlist_name: str | None = None,
-    *,
-    playlist_file: str | os.PathLike[str] | None = None,
-    movie_length_file: str | os.PathLike[str] | None = None,
-    repeats: int = 1,
-    pad_frame: int = pl.PAD_FRAME,
-    pre_margin_frame_num: int = pl.PRE_MARGIN_FRAME_NUM,
-    post_margin_frame_num: int = pl.POST_MARGIN_FRAME_NUM,
-    lenient: bool = False,
-    force: bool = False,
-    defer_save: bool = False,
-    session: Any = None,
-) -> "SectionTimeResult | Any":
+@classic(add_section_time_step, guard=_refuse_existing)
+def add_section_time(s: PipelineSession, params: dict[str, Any], seconds: float) -> SectionTimeResult:
     """
-    Classic ``add_section_time`` on an HDF5 file (SPEC §2.3); see :func:`add_section_time_step`.
+    Classic ``add_section_time`` on an HDF5 file; takes the step's parameters (see
+    :func:`add_section_time_step`).
 
     ``force=False`` (the lab's default) refuses to replace the sections of a movie the file
     already has (FileExistsError naming the movies); ``force=True`` replaces only those movies.
     ``defer_save=True`` returns the DEFERRED session; ``session=s`` runs on *s* and returns it.
     """
-    from txpipe.steps.classic import open_target
-
-    sp = step_params(playlist_name, playlist_file, movie_length_file, repeats=repeats, pad_frame=pad_frame,
-                     pre_margin_frame_num=pre_margin_frame_num, post_margin_frame_num=post_margin_frame_num, lenient=lenient)
-    t = open_target(add_section_time_step, hdf5_path, defer_save=defer_save, session=session)
-    if not force and session is None:
-        pls = pl.read_playlists(sp["playlist_file"])
-        clash = _existing_movies(t.session, pls.get(playlist_name or "", ()))
-        if clash:
-            raise FileExistsError(f"{t.session.hdf5_path}: already has section_time for {clash}; pass force=True to replace them")
-    t.session.run(add_section_time_step, **sp)
-    if t.return_session:
-        return t.session
-    notes = t.session.journal[-1].notes
-    return SectionTimeResult(t.session.hdf5_path, tuple(notes["movies"]), int(notes["n_sections"]),
-                             [f"skipped {s['movie']} (position {s['position']}): {s['reason']}" for s in notes["skipped"]])
+    notes = s.journal[-1].notes
+    return SectionTimeResult(s.hdf5_path, tuple(notes["movies"]), int(notes["n_sections"]),
+                             [f"skipped {k['movie']} (position {k['position']}): {k['reason']}" for k in notes["skipped"]])
 
 
-__all__ = ["SectionTimeResult", "add_section_time", "add_section_time_step", "mean_template"]
+__all__ = ["SectionTimeResult", "add_section_time", "add_section_time_step", "content_start_frames", "mean_template", "playlist_movies"]

@@ -22,7 +22,10 @@ from txpipe.core.changes import Changes
 from txpipe.errors import ConfigurationError, ParameterError, RecordingTooShortError, StepError
 from txpipe.mcs.frames import rising_edges, thin_edges
 from txpipe.core.paths import ACQUISITION_RATE, LIGHT_REFERENCE, LIGHT_TEMPLATE, SECTION_TIME
+from txpipe.core.params import Param
+from txpipe.core.session import PipelineSession
 from txpipe.core.step import step
+from txpipe.steps.classic import classic
 from txpipe.steps.add_section_time import SectionTimeResult, frame_timestamps_or_raise, mean_template
 
 log = structlog.get_logger("txpipe")
@@ -30,32 +33,44 @@ log = structlog.get_logger("txpipe")
 MIN_DISTANCE_FRACTION = 0.8  # default min_distance_s = 0.8 × plot_duration (the lab's production config)
 
 
-def _check(threshold: Any, movie_name: Any, plot_duration: Any, repeat: Any, min_distance_s: Any) -> None:
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not math.isfinite(threshold) or threshold <= 0:
-        raise ParameterError(f"add_section_time_analog: threshold must be a positive number of ADC counts per sample, got {threshold!r}")
-    if not isinstance(movie_name, str) or not movie_name or "/" in movie_name:
-        raise ConfigurationError(f"add_section_time_analog: movie_name must be a non-empty name without '/', got {movie_name!r}")
-    if isinstance(plot_duration, bool) or not isinstance(plot_duration, (int, float)) or not math.isfinite(plot_duration) or plot_duration <= 0:
-        raise ParameterError(f"add_section_time_analog: plot_duration must be a positive number of seconds, got {plot_duration!r}")
-    if repeat is not None and (isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1):
-        raise ParameterError(f"add_section_time_analog: repeat must be None or an int >= 1, got {repeat!r}")
-    if min_distance_s is not None and (
-        isinstance(min_distance_s, bool) or not isinstance(min_distance_s, (int, float)) or not math.isfinite(min_distance_s) or min_distance_s < 0
-    ):
-        raise ParameterError(f"add_section_time_analog: min_distance_s must be None or a number of seconds >= 0, got {min_distance_s!r}")
+def _check_threshold(v: Any) -> None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+        raise ParameterError(f"add_section_time_analog: threshold must be a positive number of ADC counts per sample, got {v!r}")
 
 
-@step("add_section_time_analog", version="1", requires=("load_recording",))
+def _check_movie_name(v: Any) -> None:
+    if not isinstance(v, str) or not v or "/" in v:
+        raise ConfigurationError(f"add_section_time_analog: movie_name must be a non-empty name without '/', got {v!r}")
+
+
+def _check_plot_duration(v: Any) -> None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+        raise ParameterError(f"add_section_time_analog: plot_duration must be a positive number of seconds, got {v!r}")
+
+
+def _check_repeat(v: Any) -> None:
+    if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+        raise ParameterError(f"add_section_time_analog: repeat must be None or an int >= 1, got {v!r}")
+
+
+def _check_min_distance(v: Any) -> None:
+    if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0):
+        raise ParameterError(f"add_section_time_analog: min_distance_s must be None or a number of seconds >= 0, got {v!r}")
+
+
+@step("add_section_time_analog", version="1", requires=("load_recording",), method=True)
 def add_section_time_analog_step(
     state: Any,
+    threshold: float = Param(unit="ADC counts per sample", help="minimum sample-to-sample rise of raw_ch1",
+                             check=_check_threshold),
+    movie_name: str = Param("iprgc_test", help="section name", check=_check_movie_name),
+    plot_duration: float = Param(120.0, unit="s", help="section length", check=_check_plot_duration),
+    repeat: int | None = Param(None, help="keep only the first REPEAT onsets", check=_check_repeat),
     *,
-    threshold: float,
-    movie_name: str = "iprgc_test",
-    plot_duration: float = 120.0,
-    repeat: int | None = None,
-    min_distance_s: float | None = None,
-    after_last_frame: bool = False,
-    lenient: bool = False,
+    min_distance_s: float | None = Param(None, unit="s", help="minimum onset spacing (default 0.8 x plot_duration)",
+                                         check=_check_min_distance),
+    after_last_frame: bool = Param(False, help="search only after the last display frame"),
+    lenient: bool = Param(False, help="skip sections past the end instead of failing"),
 ) -> Changes:
     """
     Sections at the light-reference onsets (lab §2.4, fixed as W-D13 asks).
@@ -75,7 +90,6 @@ def add_section_time_analog_step(
         RecordingTooShortError: a section past the last sample. FrameSyncError: after_last_frame
         without frame timestamps.
     """
-    _check(threshold, movie_name, plot_duration, repeat, min_distance_s)
     raw = state[LIGHT_REFERENCE / "raw_ch1"]
     fs = float(state[ACQUISITION_RATE])
     n = raw.shape[0]
@@ -130,41 +144,23 @@ def add_section_time_analog_step(
     return ch
 
 
-def add_section_time_analog(
-    hdf5_path: Any = None,
-    threshold: float | None = None,
-    *,
-    movie_name: str = "iprgc_test",
-    plot_duration: float = 120.0,
-    repeat: int | None = None,
-    min_distance_s: float | None = None,
-    after_last_frame: bool = False,
-    lenient: bool = False,
-    force: bool = False,
-    defer_save: bool = False,
-    session: Any = None,
-) -> "SectionTimeResult | Any":
+def _refuse_existing(session: PipelineSession, params: dict[str, Any]) -> None:
+    if str(SECTION_TIME / params["movie_name"]) in session.state:
+        raise FileExistsError(f"{session.hdf5_path}: already has section_time/{params['movie_name']}; pass force=True to replace it")
+
+
+@classic(add_section_time_analog_step, guard=_refuse_existing)
+def add_section_time_analog(s: PipelineSession, params: dict[str, Any], seconds: float) -> SectionTimeResult:
     """
-    Classic ``add_section_time_analog`` on an HDF5 file (SPEC §2.3); see the step.
+    Classic ``add_section_time_analog`` on an HDF5 file; takes the step's parameters (see
+    :func:`add_section_time_analog_step`).
 
     ``force=False`` refuses to replace an existing ``section_time/{movie_name}`` of the file
     (FileExistsError); ``defer_save=True`` returns the DEFERRED session; ``session=s`` runs on *s*.
     """
-    from txpipe.steps.classic import open_target
-
-    if threshold is None:
-        raise ParameterError("add_section_time_analog: threshold is required (ADC counts per sample)")
-    params: dict[str, Any] = {"threshold": threshold, "movie_name": movie_name, "plot_duration": plot_duration, "repeat": repeat,
-                              "min_distance_s": min_distance_s, "after_last_frame": after_last_frame, "lenient": lenient}
-    t = open_target(add_section_time_analog_step, hdf5_path, defer_save=defer_save, session=session)
-    if not force and session is None and str(SECTION_TIME / movie_name) in t.session.state:
-        raise FileExistsError(f"{t.session.hdf5_path}: already has section_time/{movie_name}; pass force=True to replace it")
-    t.session.run(add_section_time_analog_step, **params)
-    if t.return_session:
-        return t.session
-    notes = t.session.journal[-1].notes
-    ws = list(notes["warnings"]) + [f"skipped onset at sample {s['onset_sample']}: {s['reason']}" for s in notes["skipped"]]
-    return SectionTimeResult(t.session.hdf5_path, (movie_name,), int(notes["n_sections"]), ws)
+    notes = s.journal[-1].notes
+    ws = list(notes["warnings"]) + [f"skipped onset at sample {k['onset_sample']}: {k['reason']}" for k in notes["skipped"]]
+    return SectionTimeResult(s.hdf5_path, (params["movie_name"],), int(notes["n_sections"]), ws)
 
 
 __all__ = ["add_section_time_analog", "add_section_time_analog_step"]

@@ -18,12 +18,13 @@ the chunk size; :mod:`txpipe.kernels.eimage`). Units without such a spike get an
 with ``n_spikes = 0``. ``docs/eimage.md`` has the algorithm, its exactness argument, the memory
 formula and the differences from the lab's results.
 
-The step's parameters live here only: :data:`DEFAULTS` and :func:`step_params` are what the
-session method, the classic function, ``txpipe run --eimage`` and the plan use.
+The step's parameters are declared once, in its signature; the session method, the classic
+function, ``txpipe run --eimage`` and the plan derive from it.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import re
@@ -39,7 +40,12 @@ from txpipe.core.changes import Changes
 from txpipe.core.fingerprint import file_fingerprint
 from txpipe.core.journal import canonical_json, encode_param
 from txpipe.core.paths import ACQUISITION_RATE, SOURCE_FILES, UNITS
+from txpipe.core.dataset_id import dataset_id_for
+from txpipe.core.params import Param, as_number, as_tuple
+from txpipe.core.session import PipelineSession
 from txpipe.core.step import step
+from txpipe.steps.classic import classic_signature, given_params, open_target
+from txpipe.steps.load_recording import load_recording_step
 from txpipe.core.tree import StateView
 from txpipe.errors import InputFileError, MissingPrerequisiteError, ParameterError
 from txpipe.kernels import eimage as _k
@@ -49,18 +55,6 @@ log = structlog.get_logger("txpipe")
 
 EIMAGE_VERSION = "1"
 FEATURE = "eimage_sta"
-
-DEFAULTS: dict[str, Any] = {
-    "duration_s": 120.0,
-    "spike_limit": 10000,
-    "unit_ids": None,
-    "window_range": (-10, 40),
-    "cutoff_hz": 100.0,
-    "filter_order": 2,
-    "skip_highpass": False,
-    "chunk_duration_s": 10.0,
-}
-"""The step's parameters and defaults (units: s, spikes, CMTR unit numbers, samples, Hz)."""
 
 _UNIT_RE = re.compile(r"^(?:unit_)?0*(\d+)$")
 
@@ -75,56 +69,42 @@ def _unit_num(v: Any) -> int:
     raise ParameterError(f"compute_eimage_sta: unit_ids holds {v!r}; give CMTR unit numbers (3, '3' or 'unit_003')")
 
 
-def step_params(
-    duration_s: Any = DEFAULTS["duration_s"],
-    spike_limit: Any = DEFAULTS["spike_limit"],
-    unit_ids: Any = DEFAULTS["unit_ids"],
-    window_range: Any = DEFAULTS["window_range"],
-    cutoff_hz: Any = DEFAULTS["cutoff_hz"],
-    filter_order: Any = DEFAULTS["filter_order"],
-    skip_highpass: Any = DEFAULTS["skip_highpass"],
-    chunk_duration_s: Any = DEFAULTS["chunk_duration_s"],
-) -> dict[str, Any]:
-    """
-    Check and normalise the parameters as journaled: numbers as float/int, ``window_range`` a
-    tuple, ``unit_ids`` a sorted tuple of CMTR unit numbers (or None: every unit).
+def _unit_ids(v: Any) -> tuple[int, ...]:
+    """CMTR unit numbers as a sorted tuple (one id, a list of ids, ``'unit_003'`` forms)."""
+    if isinstance(v, (str, int, np.integer)):
+        v = [v]
+    return tuple(sorted({_unit_num(u) for u in v}))
 
-    Raises:
-        ParameterError: a value of the wrong type or out of range (the message names it).
-    """
-    def pos(name: str, v: Any) -> float:
-        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not math.isfinite(v) or v <= 0:
+
+def _positive_seconds(name: str) -> Any:
+    def check(v: Any) -> None:
+        if isinstance(v, bool) or not isinstance(v, float) or not math.isfinite(v) or v <= 0:
             raise ParameterError(f"compute_eimage_sta: {name} must be a positive number of seconds, got {v!r}")
-        return float(v)
+    return check
 
-    if isinstance(spike_limit, bool) or not isinstance(spike_limit, (int, np.integer)) or spike_limit < 1:
-        raise ParameterError(f"compute_eimage_sta: spike_limit must be a positive integer, got {spike_limit!r}")
-    if isinstance(filter_order, bool) or not isinstance(filter_order, (int, np.integer)) or not 1 <= filter_order <= 10:
-        raise ParameterError(f"compute_eimage_sta: filter_order must be an integer in 1..10, got {filter_order!r}")
-    if isinstance(cutoff_hz, bool) or not isinstance(cutoff_hz, (int, float, np.integer, np.floating)) or not cutoff_hz > 0:
-        raise ParameterError(f"compute_eimage_sta: cutoff_hz must be a positive frequency in Hz, got {cutoff_hz!r}")
-    if not isinstance(skip_highpass, (bool, np.bool_)):
-        raise ParameterError(f"compute_eimage_sta: skip_highpass must be True or False, got {skip_highpass!r}")
-    try:
-        wr = _k.check_window_range(tuple(window_range))
-    except TypeError:
-        raise ParameterError(f"compute_eimage_sta: window_range must be (lo, hi) samples, got {window_range!r}") from None
-    if unit_ids is not None:
-        if isinstance(unit_ids, (str, int, np.integer)):
-            unit_ids = [unit_ids]
-        units: tuple[int, ...] | None = tuple(sorted({_unit_num(u) for u in unit_ids}))
-    else:
-        units = None
-    return {
-        "duration_s": pos("duration_s", duration_s),
-        "spike_limit": int(spike_limit),
-        "unit_ids": units,
-        "window_range": wr,
-        "cutoff_hz": float(cutoff_hz),
-        "filter_order": int(filter_order),
-        "skip_highpass": bool(skip_highpass),
-        "chunk_duration_s": pos("chunk_duration_s", chunk_duration_s),
-    }
+
+def _check_spike_limit(v: Any) -> None:
+    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        raise ParameterError(f"compute_eimage_sta: spike_limit must be a positive integer, got {v!r}")
+
+
+def _check_filter_order(v: Any) -> None:
+    if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 10:
+        raise ParameterError(f"compute_eimage_sta: filter_order must be an integer in 1..10, got {v!r}")
+
+
+def _check_cutoff(v: Any) -> None:
+    if isinstance(v, bool) or not isinstance(v, float) or not v > 0:
+        raise ParameterError(f"compute_eimage_sta: cutoff_hz must be a positive frequency in Hz, got {v!r}")
+
+
+def _check_skip(v: Any) -> None:
+    if not isinstance(v, bool):
+        raise ParameterError(f"compute_eimage_sta: skip_highpass must be True or False, got {v!r}")
+
+
+def _check_window(v: Any) -> None:
+    _k.check_window_range(v)
 
 
 def memory_bytes(chunk_samples: int, overlap_samples: int, n_units: int, width: int, channels: int = mcs.N_SENSORS) -> int:
@@ -150,18 +130,24 @@ def _select_units(state: StateView, unit_ids: tuple[int, ...] | None) -> list[tu
     return [(uid, n) for uid, n in nums if n in want]
 
 
-@step("compute_eimage_sta", version=EIMAGE_VERSION, requires=("load_recording",))
+@step("compute_eimage_sta", version=EIMAGE_VERSION, requires=("load_recording",), method=True)
 def compute_eimage_sta_step(
     state: StateView,
     *,
-    duration_s: float = DEFAULTS["duration_s"],
-    spike_limit: int = DEFAULTS["spike_limit"],
-    unit_ids: tuple[int, ...] | list[int | str] | None = DEFAULTS["unit_ids"],
-    window_range: tuple[int, int] = DEFAULTS["window_range"],
-    cutoff_hz: float = DEFAULTS["cutoff_hz"],
-    filter_order: int = DEFAULTS["filter_order"],
-    skip_highpass: bool = DEFAULTS["skip_highpass"],
-    chunk_duration_s: float = DEFAULTS["chunk_duration_s"],
+    duration_s: float = Param(120.0, unit="s", help="analysis window from the start of the sensor stream",
+                              normalize=as_number(float), check=_positive_seconds("duration_s")),
+    spike_limit: int = Param(10000, unit="spikes", help="at most this many spikes per unit",
+                             normalize=as_number(int), check=_check_spike_limit),
+    unit_ids: tuple[int, ...] | None = Param(None, help="CMTR unit numbers to image (default: every unit)",
+                                             normalize=_unit_ids),
+    window_range: tuple[int, int] = Param((-10, 40), unit="samples", help="window around the spike (LO HI)",
+                                          normalize=as_tuple(int, 2), check=_check_window),
+    cutoff_hz: float = Param(100.0, unit="Hz", help="high-pass corner frequency", normalize=as_number(float),
+                             check=_check_cutoff),
+    filter_order: int = Param(2, help="Butterworth order", normalize=as_number(int), check=_check_filter_order),
+    skip_highpass: bool = Param(False, help="average the raw stream instead", check=_check_skip),
+    chunk_duration_s: float = Param(10.0, unit="s", help="stream processed at once (sets memory, not the result)",
+                                    normalize=as_number(float), check=_positive_seconds("chunk_duration_s")),
 ) -> Changes:
     """
     Electrical image of each unit: the mean high-passed sensor window around its spikes.
@@ -182,8 +168,9 @@ def compute_eimage_sta_step(
         McsFileError, McsFormatError: the ``.cmcr`` is missing, unreadable, or has no sensor stream.
         InputFileError: the sensor stream's sampling rate disagrees with the recording's.
     """
-    p = step_params(duration_s, spike_limit, unit_ids, window_range, cutoff_hz, filter_order, skip_highpass,
-                    chunk_duration_s)
+    p = {"duration_s": duration_s, "spike_limit": spike_limit, "unit_ids": unit_ids, "window_range": window_range,
+         "cutoff_hz": cutoff_hz, "filter_order": filter_order, "skip_highpass": skip_highpass,
+         "chunk_duration_s": chunk_duration_s}
     if ACQUISITION_RATE not in state or not state.is_group(UNITS):
         raise MissingPrerequisiteError("compute_eimage_sta: no recording in the state; run load_recording first",
                                        step="compute_eimage_sta", missing="load_recording")
@@ -320,23 +307,16 @@ def _done_before(s: Any, params: dict[str, Any]) -> Any:
 
 def compute_eimage_sta(
     hdf5_path: Any = None,
-    *,
-    duration_s: float = DEFAULTS["duration_s"],
-    spike_limit: int = DEFAULTS["spike_limit"],
-    unit_ids: Any = DEFAULTS["unit_ids"],
-    window_range: tuple[int, int] = DEFAULTS["window_range"],
-    cutoff_hz: float = DEFAULTS["cutoff_hz"],
-    filter_order: int = DEFAULTS["filter_order"],
-    skip_highpass: bool = DEFAULTS["skip_highpass"],
-    chunk_duration_s: float = DEFAULTS["chunk_duration_s"],
+    *args: Any,
     session: Any = None,
     defer_save: bool = False,
     force: bool = False,
+    **params: Any,
 ) -> Any:
     """
-    Classic, path-based ``compute_eimage_sta``: the electrical image of every (or each listed)
-    unit from the ``.cmcr`` the file was loaded from (see :func:`compute_eimage_sta_step` for
-    the parameters and units).
+    Classic, path-based ``compute_eimage_sta``; takes the step's parameters (see
+    :func:`compute_eimage_sta_step` for them and their units): the electrical image of every
+    (or each listed) unit from the ``.cmcr`` the file was loaded from.
 
     ``compute_eimage_sta(path)`` reads *path*, runs the step and commits the file atomically,
     returning an :class:`EImageResult`. If the file's journal already ends with an identical
@@ -344,17 +324,14 @@ def compute_eimage_sta(
     unless ``force=True``. With ``session=s`` (or ``defer_save=True``) the step runs on that (a
     DEFERRED) session and the session is returned.
     """
-    from txpipe.steps.classic import open_target
-
     t0 = time.perf_counter()
-    kw = step_params(duration_s, spike_limit, unit_ids, window_range, cutoff_hz, filter_order, skip_highpass,
-                     chunk_duration_s)
+    kw = given_params(compute_eimage_sta_step, args, params)
     t = open_target(compute_eimage_sta_step, hdf5_path, defer_save=defer_save, session=session)
     s = t.session
     if not force and not t.return_session:
         e = _done_before(s, kw)
         if e is not None:
-            s._discarded = True
+            s.close()
             n = e.notes
             return EImageResult(s.hdf5_path, int(n.get("n_units", 0)), int(n.get("units_without_spikes", 0)),
                                 int(n.get("n_spikes", 0)), int(n.get("n_excluded", 0)), int(n.get("window_samples", 0)),
@@ -370,51 +347,41 @@ def compute_eimage_sta(
                         round(time.perf_counter() - t0, 6), warnings=list(n.get("warnings", [])))
 
 
+compute_eimage_sta.__signature__ = classic_signature(  # type: ignore[attr-defined]
+    compute_eimage_sta_step, [inspect.Parameter("hdf5_path", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None)],
+    [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=d)
+     for n, d in (("session", None), ("defer_save", False), ("force", False))])
+
+
 def load_recording_with_eimage_sta(
-    cmcr_path: str | os.PathLike[str],
-    cmtr_path: str | os.PathLike[str],
-    dataset_id: str | None = None,
-    *,
+    *args: Any,
     output_dir: str | os.PathLike[str] = "artifacts",
     force: bool = False,
     defer_save: bool = False,
     session: Any = None,
-    duration_s: float = DEFAULTS["duration_s"],
-    spike_limit: int = DEFAULTS["spike_limit"],
-    unit_ids: Any = DEFAULTS["unit_ids"],
-    window_range: tuple[int, int] = DEFAULTS["window_range"],
-    cutoff_hz: float = DEFAULTS["cutoff_hz"],
-    filter_order: int = DEFAULTS["filter_order"],
-    skip_highpass: bool = DEFAULTS["skip_highpass"],
-    chunk_duration_s: float = DEFAULTS["chunk_duration_s"],
-    **load_params: Any,
+    **params: Any,
 ) -> Any:
     """
     The lab's production first step: :func:`~txpipe.load_recording` followed by
-    :func:`compute_eimage_sta`, as two journaled steps in one session.
+    :func:`compute_eimage_sta`, as two journaled steps in one session. Takes both steps'
+    parameters (``load_recording``'s positionally as there, the electrical image's by name).
 
     * default: save ``output_dir/{dataset_id}.h5`` once, atomically, after both steps; return an
       :class:`EImageResult` (``FileExistsError`` if the file exists, unless ``force=True``).
     * ``defer_save=True``: return the DEFERRED session, nothing written.
     * ``session=s``: run both steps on *s* and return it.
-
-    *load_params* are :func:`~txpipe.load_recording`'s step options (frame detection etc.).
     """
-    from txpipe.core.session import PipelineSession
-    from txpipe.steps.load_recording import derive_dataset_id, load_recording_step
-    from txpipe.steps.load_recording import step_params as load_step_params
-
     t0 = time.perf_counter()
-    lp = load_step_params(cmcr_path, cmtr_path, dataset_id, **load_params)
-    kw = step_params(duration_s, spike_limit, unit_ids, window_range, cutoff_hz, filter_order, skip_highpass,
-                     chunk_duration_s)
+    mine = {k: params.pop(k) for k in list(params) if k in compute_eimage_sta_step.params.specs}
+    lp = given_params(load_recording_step, args, params)
+    kw = compute_eimage_sta_step.canonical_params(mine)
     if session is not None:
         if not isinstance(session, PipelineSession):
             raise TypeError(f"load_recording_with_eimage_sta: session= must be a PipelineSession, got {type(session).__name__}")
         return session.run(load_recording_step, **lp).run(compute_eimage_sta_step, **kw)
     if defer_save:
         return PipelineSession(output_dir=output_dir).run(load_recording_step, **lp).run(compute_eimage_sta_step, **kw)
-    target = Path(output_dir) / f"{derive_dataset_id(lp['cmtr_path'], dataset_id)}.h5"
+    target = Path(output_dir) / f"{dataset_id_for(lp['cmtr_path'], lp['dataset_id'])}.h5"
     if target.exists() and not force:
         raise FileExistsError(f"{target}: exists; pass force=True to replace it")
     s = PipelineSession(output_dir=output_dir)
@@ -427,5 +394,12 @@ def load_recording_with_eimage_sta(
                         round(time.perf_counter() - t0, 6), warnings=warnings)
 
 
-__all__ = ["DEFAULTS", "EImageResult", "compute_eimage_sta", "compute_eimage_sta_step", "load_recording_with_eimage_sta",
-           "memory_bytes", "step_params"]
+load_recording_with_eimage_sta.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+    list(classic_signature(load_recording_step, [], []).parameters.values())
+    + [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=d)
+       for n, d in (("output_dir", "artifacts"), ("force", False), ("defer_save", False), ("session", None))]
+    + list(compute_eimage_sta_step.signature.parameters.values()))
+
+
+__all__ = ["EImageResult", "compute_eimage_sta", "compute_eimage_sta_step", "load_recording_with_eimage_sta",
+           "memory_bytes"]

@@ -21,8 +21,6 @@ of the movie. A unit with no usable spike gets an all-NaN STA with ``n_spikes_us
 
 from __future__ import annotations
 
-import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,13 +34,15 @@ from txpipe.mcs.frames import floor_frame
 from txpipe.core.fingerprint import file_fingerprint, value_digest
 from txpipe.core.journal import canonical_json, encode_param
 from txpipe.core.paths import FRAME_TIMESTAMPS, SECTION_TIME, UNITS
+from txpipe.core.params import Param, as_path, as_tuple
+from txpipe.core.session import PipelineSession
 from txpipe.core.step import step
+from txpipe.mcs.movies import noise_movie
+from txpipe.steps.add_section_time import content_start_frames
+from txpipe.steps.classic import classic
 from txpipe.core.tree import StateView
 
 STA_VERSION = "1"
-PRE_MARGIN_ATTRS = ("pre_margin_frame_num", "pre_margin_frames", "pre_margin")
-"""Leaf attributes of ``/stimulus/section_time/{movie}`` that may hold the pre-margin (frames)."""
-LAB_PRE_MARGIN_FRAMES = 60
 
 
 def find_noise_movie(state: StateView, movie: str | None) -> str:
@@ -68,38 +68,10 @@ def find_noise_movie(state: StateView, movie: str | None) -> str:
                 missing="add_section_time",
             )
         return movie
-    cands = [m for m in movies if "noise" in m.lower()]
-    if len(cands) != 1:
-        what = "no movie" if not cands else f"{len(cands)} movies ({cands})"
-        raise ConfigurationError(
-            f"compute_sta: {what} with 'noise' in the name among the sectioned movies {movies}; pass movie=NAME"
-        )
-    return cands[0]
-
-
-def pre_margin_frames(state: StateView, movie: str) -> int:
-    """The pre-margin (display frames) ``add_section_time`` used for *movie* (the lab's 60 if unrecorded)."""
-    a = state.attrs(SECTION_TIME / movie)
-    if a.get("kind") == "analog":  # analog sections start at the detected onset
-        return 0
-    for k in PRE_MARGIN_ATTRS:
-        if k in a:
-            return int(a[k])
-    return LAB_PRE_MARGIN_FRAMES
-
-
-def content_start_frames(state: StateView, movie: str, sections: np.ndarray, ft: np.ndarray) -> np.ndarray:
-    """
-    First content display frame of each occurrence of *movie*, int64 (n_occurrences,).
-
-    ``add_section_time`` records them (attribute ``content_start_frames``); otherwise they are
-    ``floor_frame(section start) + pre_margin`` (the margin it recorded, else the lab's 60).
-    """
-    a = state.attrs(SECTION_TIME / movie)
-    cs = a.get("content_start_frames")
-    if cs is not None and np.size(cs) == sections.shape[0]:
-        return np.asarray(cs, np.int64).reshape(-1)
-    return floor_frame(sections[:, 0], ft) + pre_margin_frames(state, movie)
+    try:
+        return noise_movie(movies)
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"compute_sta: {exc}") from None
 
 
 def load_movie(path: Path) -> np.ndarray:
@@ -129,14 +101,38 @@ def _spike_frames(samples: np.ndarray, ft: np.ndarray) -> np.ndarray:
     return np.searchsorted(ft, np.asarray(samples, np.int64), side="right") - 1
 
 
-@step("compute_sta", version=STA_VERSION, requires=("section_spike_times",))
+def _check_trials(v: Any) -> None:
+    if v not in ("first", "all"):
+        raise ParameterError(f"compute_sta: trials must be 'first' or 'all', got {v!r}")
+
+
+def _preflight(params: dict[str, Any]) -> None:
+    """A stimuli folder is given and exists; a named movie's file is there."""
+    sd = params["stimuli_dir"]
+    if sd is None:
+        raise ConfigurationError("compute_sta: give stimuli_dir, the folder holding the noise movie .npy")
+    if not Path(sd).is_dir():
+        raise InputFileError(f"{sd}: stimuli folder not found", path=sd)
+    if params["movie"] is not None:
+        check_movie_file(sd, params["movie"])
+
+
+def check_movie_file(stimuli_dir: str, movie: str) -> None:
+    """InputFileError unless ``{stimuli_dir}/{movie}.npy`` exists (its content is checked when read)."""
+    path = Path(stimuli_dir) / f"{movie}.npy"
+    if not path.is_file():
+        raise InputFileError(f"{path}: stimulus movie not found", path=str(path))
+
+
+@step("compute_sta", version=STA_VERSION, requires=("section_spike_times",), method=True, preflight=_preflight)
 def compute_sta_step(
     state: StateView,
     *,
-    cover_range: tuple[int, int] | list[int] = (-60, 0),
-    stimuli_dir: str | os.PathLike[str] | None = None,
-    movie: str | None = None,
-    trials: str = "first",
+    cover_range: tuple[int, int] = Param((-60, 0), unit="display frames", help="STA window relative to the spike's frame (START STOP)",
+                                         normalize=as_tuple(int, 2), check=_sta.check_cover_range),
+    stimuli_dir: str | None = Param(None, help="folder holding the noise movie {movie}.npy", normalize=as_path),
+    movie: str | None = Param(None, help="the noise movie (default: the one sectioned movie named *noise*)"),
+    trials: str = Param("first", help="'first' (trial 0) or 'all' trials", check=_check_trials),
 ) -> Changes:
     """
     Spike-triggered average of the dense-noise movie for every unit.
@@ -156,9 +152,7 @@ def compute_sta_step(
             sectioned trials need.
         MissingPrerequisiteError: the movie was not sectioned for a unit, or no frame timestamps.
     """
-    c0, c1 = _sta.check_cover_range(cover_range)
-    if trials not in ("first", "all"):
-        raise ParameterError(f"compute_sta: trials must be 'first' or 'all', got {trials!r}")
+    c0, c1 = cover_range
     name = find_noise_movie(state, movie)
     if stimuli_dir is None:
         raise ConfigurationError(f"compute_sta: give stimuli_dir, the folder holding {name}.npy")
@@ -170,7 +164,7 @@ def compute_sta_step(
         )
     ft = np.asarray(state[FRAME_TIMESTAMPS]).astype(np.int64)
     sections = np.asarray(state[SECTION_TIME / name]).astype(np.int64).reshape(-1, 2)
-    content_start = content_start_frames(state, name, sections, ft)  # per occurrence
+    content_start = content_start_frames(state, name, ft)  # per occurrence
     path = Path(stimuli_dir) / f"{name}.npy"
     mv = load_movie(path)
     T = mv.shape[0]
@@ -185,7 +179,7 @@ def compute_sta_step(
     units = state.keys(UNITS) if state.is_group(UNITS) else []
     frames_per_unit: list[np.ndarray] = []
     need_frames = 0
-    for uid in units:
+    for uid in state.progress(units, what=name, unit="unit"):
         base = UNITS / uid / "spike_times_sectioned" / name
         if not state.is_group(base):
             raise MissingPrerequisiteError(
@@ -241,14 +235,6 @@ def compute_sta_step(
     return ch
 
 
-def step_params(
-    cover_range: Any = (-60, 0), stimuli_dir: Any = None, movie: str | None = None, trials: str = "first"
-) -> dict[str, Any]:
-    """The step's parameters as journaled: cover_range a tuple, stimuli_dir an absolute path."""
-    sd = None if stimuli_dir is None else str(Path(stimuli_dir).expanduser().absolute())
-    return {"cover_range": tuple(cover_range), "stimuli_dir": sd, "movie": movie, "trials": trials}
-
-
 @dataclass
 class STAResult:
     """What a classic ``compute_sta(path, ...)`` call did (SPEC §2.3)."""
@@ -262,37 +248,22 @@ class STAResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def compute_sta(
-    hdf5_path: Any = None,
-    *,
-    cover_range: tuple[int, int] = (-60, 0),
-    stimuli_dir: str | os.PathLike[str] | None = None,
-    movie: str | None = None,
-    trials: str = "first",
-    defer_save: bool = False,
-    session: Any = None,
-) -> Any:
+@classic(compute_sta_step)
+def compute_sta(s: PipelineSession, params: dict[str, Any], seconds: float) -> STAResult:
     """
-    Classic, path-based ``compute_sta`` (SPEC §2.3).
+    Classic, path-based ``compute_sta``; takes the step's parameters (see :func:`compute_sta_step`).
 
     ``compute_sta(path, stimuli_dir=...)`` reads *path*, runs the step and commits the file
     atomically, returning an :class:`STAResult`. With ``session=s`` (or ``defer_save=True``) the
     step runs on that (a DEFERRED) session and the session is returned. A DEFERRED session given
-    as *hdf5_path* is first saved (WARNING ``implicit_save``). See :func:`compute_sta_step`.
+    as *hdf5_path* is first saved (WARNING ``implicit_save``).
     """
-    from txpipe.steps.classic import run_classic
-
-    t0 = time.perf_counter()
-    kw = step_params(cover_range, stimuli_dir, movie, trials)
-    s, ret = run_classic(compute_sta_step, hdf5_path, kw, defer_save=defer_save, session=session)
-    if ret:
-        return s
     notes = s.journal[-1].notes
     return STAResult(
         s.hdf5_path,
         str(notes.get("movie", "")),
         int(notes.get("n_units", 0)),
         int(notes.get("units_without_spikes", 0)),
-        (int(cover_range[0]), int(cover_range[1])),
-        round(time.perf_counter() - t0, 6),
+        params["cover_range"],
+        seconds,
     )

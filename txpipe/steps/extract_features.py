@@ -14,8 +14,6 @@ changes atomically), so a half-written feature never counts as cached.
 
 from __future__ import annotations
 
-import os
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +25,10 @@ from txpipe.features import get_extractor
 from txpipe.features.registry import Extractor, resolve_inputs
 from txpipe.core.fingerprint import value_digest
 from txpipe.core.paths import UNITS
+from txpipe.core.params import Param
+from txpipe.core.session import PipelineSession
 from txpipe.core.step import step
+from txpipe.steps.classic import classic
 from txpipe.core.tree import StateView
 
 DEFAULT_FEATURES = ("frif", "baseline_127", "step_response")
@@ -48,9 +49,16 @@ def _inputs_available(ex: Extractor, state: StateView, units: list[str], params:
     return True
 
 
-def _resolve_features(
-    state: StateView, features: Sequence[str] | None, params: Mapping[str, Any] | None, units: list[str]
+def requested_features(
+    features: Sequence[str] | None, params: Mapping[str, Any] | None
 ) -> list[tuple[Extractor, dict[str, Any]]]:
+    """
+    The extractors a call asks for, with their canonical parameters (before any state-dependent
+    default such as the step movie is filled in).
+
+    Raises:
+        ConfigurationError: an unknown or repeated feature name. ParameterError: bad *params*.
+    """
     if features is not None and (isinstance(features, str) or not all(isinstance(f, str) for f in features)):
         raise ParameterError(f"extract_features: features must be a list of names, got {features!r}")
     params = dict(params or {})
@@ -62,23 +70,45 @@ def _resolve_features(
     stray = sorted(set(params) - set(names))
     if stray:
         raise ParameterError(f"extract_features: params given for feature(s) {stray} that are not run ({names})")
+    return [(get_extractor(n), get_extractor(n).canonical_params(params.get(n))) for n in names]
+
+
+def _resolve_features(
+    state: StateView, features: Sequence[str] | None, params: Mapping[str, Any] | None, units: list[str]
+) -> list[tuple[Extractor, dict[str, Any]]]:
     chosen = []
-    for name in names:
-        ex = get_extractor(name)
-        canon = ex.canonical_params(params.get(name))
+    for ex, canon in requested_features(features, params):
+        if ex.resolve is not None:
+            try:
+                canon = ex.resolve(state, canon)
+            except ConfigurationError:
+                if features is None:  # a default feature whose movie is not there: skipped
+                    continue
+                raise
         if features is None and not _inputs_available(ex, state, units, canon):
             continue
         chosen.append((ex, canon))
     return chosen
 
 
-@step("extract_features", version="1", requires=("load_recording",))
+def _preflight(params: dict[str, Any]) -> None:
+    """Every feature name is registered and its parameters are valid."""
+    requested_features(params["features"], params["params"])
+
+
+def _check_features(v: Any) -> None:
+    if v is not None and not (isinstance(v, list) and all(isinstance(f, str) for f in v)):
+        raise ParameterError(f"extract_features: features must be a list of names, got {v!r}")
+
+
+@step("extract_features", version="1", requires=("load_recording",), method=True, preflight=_preflight)
 def extract_features_step(
     state: StateView,
+    features: list[str] | None = Param(None, help="feature extractors to run, in order (default: the standard set)",
+                                       normalize=lambda v: list(v) if isinstance(v, tuple) else v, check=_check_features),
     *,
-    features: list[str] | None = None,
-    params: dict[str, dict[str, Any]] | None = None,
-    force: bool = False,
+    params: dict[str, dict[str, Any]] | None = Param(None, help="per-feature parameters, {name: {param: value}}"),
+    force: bool = Param(False, help="recompute even where an identical cached result exists"),
 ) -> Changes:
     """
     Run feature extractors on every unit.
@@ -105,7 +135,7 @@ def extract_features_step(
         global_cache: dict[str, Any] = {}
         global_digests: dict[str, str] = {}
         n_new = n_cached = 0
-        for uid in units:
+        for uid in state.progress(units, what=ex.name, unit="unit"):
             inputs = resolve_inputs(ex, state, uid, canon, global_cache)
             parts = []
             for k in inputs:
@@ -156,36 +186,22 @@ class ExtractionResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def extract_features(
-    hdf5_path: "str | os.PathLike[str] | Any" = None,
-    features: list[str] | tuple[str, ...] | None = None,
-    *,
-    params: dict[str, dict[str, Any]] | None = None,
-    force: bool = False,
-    defer_save: bool = False,
-    session: Any = None,
-) -> Any:
+@classic(extract_features_step)
+def extract_features(s: PipelineSession, params: dict[str, Any], seconds: float) -> ExtractionResult:
     """
-    Classic, path-based ``extract_features`` (SPEC §2.3).
+    Classic, path-based ``extract_features``; takes the step's parameters (see
+    :func:`extract_features_step` for them and the errors).
 
     ``extract_features(path, ["frif"])`` reads *path*, runs the step and commits the file
     atomically, returning an :class:`ExtractionResult`. With ``session=s`` (or
     ``defer_save=True``) the step runs on that (a DEFERRED) session and the session is returned.
     A DEFERRED session given as *hdf5_path* is first saved (WARNING ``implicit_save``).
-    See :func:`extract_features_step` for the parameters and errors.
     """
-    from txpipe.steps.classic import run_classic
-
-    t0 = time.perf_counter()
-    kw = {"features": None if features is None else list(features), "params": params, "force": force}
-    s, ret = run_classic(extract_features_step, hdf5_path, kw, defer_save=defer_save, session=session)
-    if ret:
-        return s
     notes = s.journal[-1].notes
     return ExtractionResult(
         s.hdf5_path,
         list(notes.get("features", [])),
         dict(notes.get("computed", {})),
         dict(notes.get("cached", {})),
-        round(time.perf_counter() - t0, 6),
+        seconds,
     )

@@ -13,6 +13,7 @@ listed in ``docs/steps.md``.
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 from dataclasses import dataclass, field
@@ -45,7 +46,12 @@ from txpipe.core.paths import (
     unit_id_for,
     unit_path,
 )
+from txpipe.core.dataset_id import check_dataset_id, dataset_id_for
+from txpipe.core.journal import encode_param
+from txpipe.core.params import Param, as_path
+from txpipe.core.session import PipelineSession
 from txpipe.core.step import step
+from txpipe.steps.classic import classic_signature, given_params
 
 log = structlog.get_logger("txpipe")
 
@@ -120,25 +126,9 @@ def _sys_meta(attrs: dict[str, object]) -> dict[str, Any]:
     return {str(k).replace("/", "_") or "_": _plain(v) for k, v in attrs.items()}
 
 
-def derive_dataset_id(cmtr_path: str | os.PathLike[str], dataset_id: str | None = None) -> str:
-    """The dataset id: *dataset_id* if given, else the CMTR stem; trailing ``-`` stripped, validated.
-
-    Raises:
-        ConfigurationError: empty after stripping, or holding one of ``/ \\ : * ? " < > |``.
-    """
-    from txpipe.core.session import validate_dataset_id  # lazy: session imports the steps package
-
-    return validate_dataset_id(dataset_id if dataset_id is not None else Path(cmtr_path).stem)
-
-
-def step_params(cmcr_path: Any, cmtr_path: Any, dataset_id: str | None = None, **params: Any) -> dict[str, Any]:
-    """The journaled parameters of one call: input paths made absolute, None dataset_id left out."""
-    if cmcr_path is None or cmtr_path is None:
-        raise ConfigurationError("load_recording needs both cmcr_path and cmtr_path")
-    out: dict[str, Any] = {"cmcr_path": os.path.abspath(cmcr_path), "cmtr_path": os.path.abspath(cmtr_path), **params}
-    if dataset_id is not None:
-        out["dataset_id"] = dataset_id
-    return out
+def _check_min_interval(v: Any) -> None:
+    if isinstance(v, bool) or not (isinstance(v, (int, float)) and 0 <= v < 1):
+        raise ParameterError(f"min_frame_interval_s must be in [0, 1) s, got {v!r}")
 
 
 def _check_fs(cmcr: mcs.CmcrData, warnings: list[str]) -> float:
@@ -164,17 +154,28 @@ def _check_fs(cmcr: mcs.CmcrData, warnings: list[str]) -> float:
 # --- the step ------------------------------------------------------------------------------------
 
 
-@step("load_recording", version="1")
+def _preflight(params: dict[str, Any]) -> None:
+    """Both input files exist (before any work)."""
+    for what, key in (("recording (.cmcr)", "cmcr_path"), ("spike-sorter file (.cmtr)", "cmtr_path")):
+        if not Path(params[key]).is_file():
+            raise FileNotFoundError(f"{params[key]}: no such {what}")
+    dataset_id_for(params["cmtr_path"], params["dataset_id"])
+
+
+@step("load_recording", version="1", method=True, preflight=_preflight)
 def load_recording_step(
     state: Any,
+    cmcr_path: str = Param(help="raw recording (.cmcr)", normalize=as_path),
+    cmtr_path: str = Param(help="spike-sorter result (.cmtr)", normalize=as_path),
+    dataset_id: str | None = Param(None, help="dataset id (default: the .cmtr name without trailing '-')",
+                                   check=check_dataset_id),
     *,
-    cmcr_path: str,
-    cmtr_path: str,
-    dataset_id: str | None = None,
-    frame_threshold: float = frames.EDGE_THRESHOLD,
-    drop_first_edges: int = frames.DROP_FIRST_EDGES,
-    min_frame_interval_s: float = frames.MIN_INTERVAL_S,
-    require_frame_sync: bool = True,
+    frame_threshold: float = Param(frames.EDGE_THRESHOLD, unit="fraction of the sync trace's 99.9th percentile",
+                                   help="frame-edge threshold"),
+    drop_first_edges: int = Param(frames.DROP_FIRST_EDGES, unit="edges", help="leading frame-sync edges dropped"),
+    min_frame_interval_s: float = Param(frames.MIN_INTERVAL_S, unit="s", help="frame edges closer than this are merged",
+                                        check=_check_min_interval),
+    require_frame_sync: bool = Param(True, help="no frame-sync pulses is an error (else a warning)"),
 ) -> Changes:
     """
     Read a recording pair into the state (SPEC §5.1).
@@ -193,9 +194,7 @@ def load_recording_step(
         FrameSyncError: no frame-sync channel or pulses (with ``require_frame_sync``).
         ConfigurationError: a bad dataset id. ParameterError: bad frame parameters.
     """
-    did = derive_dataset_id(cmtr_path, dataset_id)
-    if not (isinstance(min_frame_interval_s, (int, float)) and 0 <= min_frame_interval_s < 1):
-        raise ParameterError(f"min_frame_interval_s must be in [0, 1) s, got {min_frame_interval_s!r}")
+    did = dataset_id_for(cmtr_path, dataset_id)
     warnings: list[str] = []
     cmcr, cmtr = mcs.read_pair(cmcr_path, cmtr_path)
     fs = _check_fs(cmcr, warnings)
@@ -302,36 +301,32 @@ def load_recording_step(
 # --- the classic function ------------------------------------------------------------------------
 
 
-def _cached(target: Path, params: dict[str, Any]) -> Any:
+def _cached(target: Path, params: dict[str, Any]) -> PipelineSession | None:
     """The loaded session if *target*'s journal has a load_recording with the same params and
     unchanged input files (size, mtime, sampled digest), else None."""
-    from txpipe.core.journal import encode_param
-    from txpipe.core.session import PipelineSession
-
     s = PipelineSession.load(target, defer=True)
-    s._discarded = True
     want = {k: encode_param(v, k) for k, v in sorted(params.items())}
     for e in s.journal:
         if e.step != "load_recording":
             continue
         if dict(e.params) != want:
-            return None
+            break
         for inp in e.inputs:
             try:
                 now = file_fingerprint(inp["path"])
             except OSError:
-                return None
+                break
             if any(now[k] != inp.get(k) for k in ("size", "mtime_ns", "sample_digest")):
-                return None
-        return s
+                break
+        else:
+            return s
+        break
+    s.close()
     return None
 
 
 def load_recording(
-    cmcr_path: str | os.PathLike[str] | None,
-    cmtr_path: str | os.PathLike[str] | None,
-    dataset_id: str | None = None,
-    *,
+    *args: Any,
     output_dir: str | os.PathLike[str] = "artifacts",
     force: bool = False,
     defer_save: bool = False,
@@ -339,7 +334,8 @@ def load_recording(
     **params: Any,
 ) -> "LoadResult | Any":
     """
-    Classic, path-based ``load_recording`` (SPEC §2.3); *params* are the step's keyword options.
+    Classic, path-based ``load_recording``; takes the step's parameters (see
+    :func:`load_recording_step`).
 
     * default: load into a new session and save ``output_dir/{dataset_id}.h5`` atomically; return
       :class:`LoadResult`. If that file exists and ``force=False``: when its journal holds a
@@ -349,14 +345,12 @@ def load_recording(
     * ``defer_save=True``: return the DEFERRED session; nothing is written.
     * ``session=s``: run on *s* and return it (``output_dir``, ``force`` unused).
     """
-    from txpipe.core.session import PipelineSession
-
-    sp = step_params(cmcr_path, cmtr_path, dataset_id, **params)
+    sp = given_params(load_recording_step, args, params)
     if session is not None:
         if not isinstance(session, PipelineSession):
             raise TypeError(f"load_recording: session= must be a PipelineSession, got {type(session).__name__}")
         return session.run(load_recording_step, **sp)
-    did = derive_dataset_id(sp["cmtr_path"], dataset_id)
+    did = dataset_id_for(sp["cmtr_path"], sp["dataset_id"])
     if defer_save:
         return PipelineSession(output_dir=output_dir).run(load_recording_step, **sp)
     target = Path(output_dir) / f"{did}.h5"
@@ -367,9 +361,11 @@ def load_recording(
                 f"{target}: exists and was not made by load_recording from the same inputs and parameters; "
                 "pass force=True to replace it"
             )
+        n_units = len(cached.units)
+        cached.close()
         msg = f"using cached {target} (same inputs and parameters; skipped loading)"
         log.info("load_recording_cached", path=str(target), dataset_id=did)
-        return LoadResult(target.absolute(), did, len(cached.units), [msg])
+        return LoadResult(target.absolute(), did, n_units, [msg])
     s = PipelineSession(output_dir=output_dir)
     s.run(load_recording_step, **sp)
     path = s.save(target, overwrite=True)
@@ -377,4 +373,10 @@ def load_recording(
     return LoadResult(path, did, len(s.units), warnings)
 
 
-__all__ = ["LoadResult", "block_mean", "derive_dataset_id", "firing_rate_10hz", "load_recording", "load_recording_step"]
+load_recording.__signature__ = classic_signature(  # type: ignore[attr-defined]
+    load_recording_step, [],
+    [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=d)
+     for n, d in (("output_dir", "artifacts"), ("force", False), ("defer_save", False), ("session", None))])
+
+
+__all__ = ["LoadResult", "block_mean", "firing_rate_10hz", "load_recording", "load_recording_step"]

@@ -18,7 +18,6 @@ post_samples, occurrence, kind. Re-running replaces only the movies it processes
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,13 +26,16 @@ import numpy as np
 import structlog
 
 from txpipe.core.changes import Changes
-from txpipe.errors import ConfigurationError, ParameterError, StepError
+from txpipe.errors import ConfigurationError, InputFileError, ParameterError, StepError
 from txpipe.core.fingerprint import file_fingerprint
-from txpipe.mcs.frames import floor_frame, frames_to_samples
+from txpipe.mcs.frames import frames_to_samples
 from txpipe.core.paths import ACQUISITION_RATE, METADATA, SECTION_TIME, UNITS
+from txpipe.core.params import Param, as_names, as_path, as_tuple
+from txpipe.core.session import PipelineSession
 from txpipe.core.step import step
+from txpipe.steps.classic import classic
 from txpipe.mcs.stimulus_config import StimulusConfig, load_configs
-from txpipe.steps.add_section_time import frame_timestamps_or_raise
+from txpipe.steps.add_section_time import content_start_frames, frame_timestamps_or_raise
 
 log = structlog.get_logger("txpipe")
 
@@ -68,26 +70,18 @@ def check_pad_margin(pad_margin: Any, duration_s: float) -> tuple[float, float]:
     return out[0], out[1]
 
 
-def trial_bounds_playlist(section: np.ndarray, attrs: dict[str, Any], cfg: StimulusConfig, ft: np.ndarray, occurrences: list[int],
+def trial_bounds_playlist(content_start: np.ndarray, cfg: StimulusConfig, ft: np.ndarray, occurrences: list[int],
                           movie: str) -> np.ndarray:
     """
-    Trial boundaries (samples, int64 (n, 2)) of the chosen occurrences of a playlist movie.
-
-    The content start of an occurrence is ``floor_frame(section_start) + pre_margin_frame_num``.
+    Trial boundaries (samples, int64 (n, 2)) of the chosen occurrences of a playlist movie, from
+    the first content frame of each occurrence (:func:`content_start_frames`).
 
     Raises:
-        ConfigurationError: the section lacks ``pre_margin_frame_num``.
         RecordingTooShortError: a trial reaches past the last display frame.
     """
-    if "pre_margin_frame_num" not in attrs:
-        raise ConfigurationError(
-            f"section_time/{movie} has no pre_margin_frame_num attribute (not made by add_section_time); re-run add_section_time"
-        )
-    pre_margin = int(attrs["pre_margin_frame_num"])
     parts = []
     for o in occurrences:
-        content = int(floor_frame(section[o, 0], ft)) + pre_margin
-        fr = cfg.trial_frames(content)
+        fr = cfg.trial_frames(int(content_start[o]))
         parts.append(frames_to_samples(fr, ft, what=f"movie {movie!r} occurrence {o} trials (config {cfg.path})"))
     return np.concatenate(parts).astype(np.int64)
 
@@ -112,14 +106,35 @@ def section_unit(spikes: np.ndarray, bounds: np.ndarray, pre: int, post: int) ->
     return np.unique(np.concatenate(list(trials.values()))), trials
 
 
-@step("section_spike_times", version="1", requires=(("add_section_time", "add_section_time_analog"),))
+def _check_occurrence(v: Any) -> None:
+    if not (v == "all" or (isinstance(v, int) and not isinstance(v, bool) and v >= 0)):
+        raise ParameterError(f"occurrence must be an int >= 0 or 'all', got {v!r}")
+
+
+def _check_movie_names(v: Any) -> None:
+    if v is not None and not (isinstance(v, list) and all(isinstance(m, str) and m for m in v)):
+        raise ParameterError(f"section_spike_times: movie_names must be None or a list of movie names, got {v!r}")
+
+
+def _preflight(params: dict[str, Any]) -> None:
+    """The config folder exists; the configs of the named movies load."""
+    if params["config_dir"] is not None and not Path(params["config_dir"]).is_dir():
+        raise InputFileError(f"{params['config_dir']}: stimulus config folder not found", path=params["config_dir"])
+    if params["movie_names"] is not None:
+        load_configs(params["movie_names"], params["config_dir"])
+
+
+@step("section_spike_times", version="1", requires=(("add_section_time", "add_section_time_analog"),), method=True,
+      preflight=_preflight)
 def section_spike_times_step(
     state: Any,
-    *,
-    pad_margin: tuple[float, float] = (0.0, 0.0),
-    movie_names: list[str] | None = None,
-    config_dir: str | None = None,
-    occurrence: int | str = 0,
+    pad_margin: tuple[float, float] = Param((0.0, 0.0), unit="s", help="time kept before and after each trial (PRE POST)",
+                                            normalize=as_tuple(float, 2), check=lambda v: check_pad_margin(v, math.inf)),
+    movie_names: list[str] | None = Param(None, help="movies to section (default: every sectioned movie)",
+                                          normalize=as_names, check=_check_movie_names),
+    config_dir: str | None = Param(None, help="stimulus JSON configs (default: the lab configs shipped with txpipe)",
+                                   normalize=as_path),
+    occurrence: int | str = Param(0, help="occurrence of a repeated movie (0 = first) or 'all'", check=_check_occurrence),
 ) -> Changes:
     """
     Spikes per trial and combined, for every unit and each movie (lab §3, weaknesses fixed).
@@ -139,8 +154,6 @@ def section_spike_times_step(
     fs = float(state[ACQUISITION_RATE])
     duration_s = float(state.get(METADATA / "recording_duration_s", float("inf")))
     pre_s, post_s = check_pad_margin(pad_margin, duration_s)
-    if not (occurrence == "all" or (isinstance(occurrence, int) and not isinstance(occurrence, bool) and occurrence >= 0)):
-        raise ParameterError(f"occurrence must be an int >= 0 or 'all', got {occurrence!r}")
     pre, post = int(round(pre_s * fs)), int(round(post_s * fs))
     if SECTION_TIME not in state or not state.keys(SECTION_TIME):
         raise StepError("section_spike_times: the state has no section_time; run add_section_time or add_section_time_analog first")
@@ -148,8 +161,6 @@ def section_spike_times_step(
     if movie_names is None:
         movies = list(available)
     else:
-        if isinstance(movie_names, str):
-            movie_names = [movie_names]
         unknown = [m for m in movie_names if m not in available]
         if unknown:
             raise ConfigurationError(f"section_spike_times: movie(s) {unknown} have no section_time; available: {available}")
@@ -171,11 +182,11 @@ def section_spike_times_step(
             raise ConfigurationError(f"section_spike_times: movie {m!r} has {n_occ} occurrence(s) (0..{n_occ - 1}); occurrence={occurrence} asked")
         else:
             occ = [int(occurrence)]
-        bounds_by_movie[m] = trial_bounds_playlist(section, dict(state.attrs(SECTION_TIME / m)), configs[m], ft, occ, m)
+        bounds_by_movie[m] = trial_bounds_playlist(content_start_frames(state, m, ft), configs[m], ft, occ, m)
 
     ch = Changes()
     units = state.keys(UNITS) if UNITS in state else []
-    for uid in units:
+    for uid in state.progress(units, unit="unit"):
         spikes = state[UNITS / uid / "spike_times"]
         for m, bounds in bounds_by_movie.items():
             full, trials = section_unit(spikes, bounds, pre, post)
@@ -198,47 +209,27 @@ def section_spike_times_step(
     return ch
 
 
-def step_params(pad_margin: Any, movie_names: Any, config_dir: Any, occurrence: Any) -> dict[str, Any]:
-    """Journaled parameters: pad_margin as a tuple, movie_names as a list, config_dir absolute."""
-    return {"pad_margin": tuple(pad_margin) if isinstance(pad_margin, (list, tuple)) else pad_margin,
-            "movie_names": [movie_names] if isinstance(movie_names, str) else (list(movie_names) if movie_names is not None else None),
-            "config_dir": os.path.abspath(config_dir) if config_dir is not None else None, "occurrence": occurrence}
+def _refuse_existing(session: PipelineSession, params: dict[str, Any]) -> None:
+    st = session.state
+    wanted = params["movie_names"] if params["movie_names"] is not None else (st.keys(SECTION_TIME) if SECTION_TIME in st else [])
+    clash = sorted({m for u in session.units for m in wanted if str(UNITS / u / "spike_times_sectioned" / m) in st})
+    if clash:
+        raise FileExistsError(f"{session.hdf5_path}: already has sectioned spikes for {clash}; pass force=True to replace them")
 
 
-def section_spike_times(
-    hdf5_path: Any = None,
-    *,
-    pad_margin: tuple[float, float] = (0.0, 0.0),
-    movie_names: list[str] | None = None,
-    config_dir: str | os.PathLike[str] | None = None,
-    occurrence: int | str = 0,
-    force: bool = False,
-    defer_save: bool = False,
-    session: Any = None,
-) -> "SectionResult | Any":
+@classic(section_spike_times_step, guard=_refuse_existing)
+def section_spike_times(s: PipelineSession, params: dict[str, Any], seconds: float) -> SectionResult:
     """
-    Classic ``section_spike_times`` on an HDF5 file (SPEC §2.3); see the step.
+    Classic ``section_spike_times`` on an HDF5 file; takes the step's parameters (see
+    :func:`section_spike_times_step`).
 
     ``force=False`` (the lab's default) refuses to replace a movie some unit already has
     sectioned (FileExistsError naming the movies); ``force=True`` replaces only the movies
     processed. ``defer_save=True`` returns the DEFERRED session; ``session=s`` runs on *s*.
     """
-    from txpipe.steps.classic import open_target
-
-    sp = step_params(pad_margin, movie_names, config_dir, occurrence)
-    t = open_target(section_spike_times_step, hdf5_path, defer_save=defer_save, session=session)
-    if not force and session is None:
-        st = t.session.state
-        wanted = sp["movie_names"] if sp["movie_names"] is not None else (st.keys(SECTION_TIME) if SECTION_TIME in st else [])
-        clash = sorted({m for u in t.session.units for m in wanted if str(UNITS / u / "spike_times_sectioned" / m) in st})
-        if clash:
-            raise FileExistsError(f"{t.session.hdf5_path}: already has sectioned spikes for {clash}; pass force=True to replace them")
-    t.session.run(section_spike_times_step, **sp)
-    if t.return_session:
-        return t.session
-    notes = t.session.journal[-1].notes
-    pre_s, post_s = (float(x) for x in sp["pad_margin"])
-    return SectionResult(t.session.hdf5_path, int(notes["units_processed"]), tuple(notes["movies"]), (pre_s, post_s),
+    notes = s.journal[-1].notes
+    pre_s, post_s = params["pad_margin"]
+    return SectionResult(s.hdf5_path, int(notes["units_processed"]), tuple(notes["movies"]), (pre_s, post_s),
                          int(notes["pre_samples"]), int(notes["post_samples"]), [])
 
 
