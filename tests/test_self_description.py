@@ -28,6 +28,8 @@ def _tree() -> Tree:
     ch.put("units/unit_001/firing_rate_10hz", np.ones(3, np.float32), unit="spikes/s")
     ch.put("units/unit_001/waveform", np.ones(3, np.float32), unit="cutout_mean")
     ch.put("metadata/x", np.ones(3), unit="s", units="seconds since start")  # the user's own 'units'
+    ch.put("metadata/y", np.ones(3), unit="s", units="s")  # the user's own, equal to the CF spelling
+    ch.put("metadata/z", np.ones(3), DIMENSION_LABELS="mine")  # a user attribute of that name
     ch.put("other/matrix", np.ones((2, 2)))
     changes.apply(t, ch)
     return t
@@ -60,6 +62,8 @@ def test_state_round_trips_and_recommit_keeps_labels(tmp_path):
         assert tree_digests(o1.tree) == tree_digests(t)
         assert "units" not in o1.tree.node(TRIALS).attrs
         assert o1.tree.node("metadata/x").attrs["units"] == "seconds since start"
+        assert o1.tree.node("metadata/y").attrs["units"] == "s"
+        assert o1.tree.node("metadata/z").attrs["DIMENSION_LABELS"] == "mine"
         store.write_file(o1.tree, o1.journal, f2, kind="save", dataset_id="d")  # lazy STA copied
     finally:
         o1.source.close()
@@ -74,7 +78,16 @@ def test_state_round_trips_and_recommit_keeps_labels(tmp_path):
 
 
 def test_dimension_label_rules():
-    assert dimension_labels("/units/unit_007/features/sta_any_movie/sta", 3) == ("lag", "stim_row", "stim_col")
-    assert dimension_labels("/units/unit_007/features/sta_any_movie/sta", 2) is None
-    assert dimension_labels("/units/unit_007/features/frif/FRIF", 1) is None
-    assert dimension_labels("/stimulus/section_time/m", 2) == ("occurrence", "bound")
+    assert dimension_labels("/units/unit_007/features/sta_any_movie/sta") == ("lag", "stim_row", "stim_col")
+    assert dimension_labels("/units/unit_007/features/frif/FRIF") is None
+    assert dimension_labels("/units/unit_007/features/sta_x") is None
+    assert dimension_labels("/stimulus/section_time/m") == ("occurrence", "bound")
+
+
+def test_labels_only_when_the_rank_matches(tmp_path):
+    t = Tree()
+    changes.apply(t, Changes().put(SECTION, np.arange(4, dtype=np.int64)))  # 1-D: the rule names 2 axes
+    f = tmp_path / "r.h5"
+    store.write_file(t, Journal(), f, kind="save", dataset_id="d")
+    with h5py.File(f, "r") as h:
+        assert "DIMENSION_LABELS" not in h[SECTION].attrs

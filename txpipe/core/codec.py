@@ -42,7 +42,7 @@ from txpipe.errors import UnsupportedValueError
 TYPE_ATTR = "txpipe_type"
 KEYS_ATTR = "txpipe_keys"
 ATTR_TYPES_ATTR = "txpipe_attr_types"
-DERIVED_ATTR = "txpipe_derived"
+OWN_UNITS_ATTR = "txpipe_own_units"
 RESERVED_PREFIX = "txpipe_"
 NUMERIC_KINDS = frozenset("biufc")
 _INT64 = (-(2**63), 2**63 - 1)
@@ -305,22 +305,34 @@ def write_attrs(obj: h5py.HLObject, attrs: dict[str, Any]) -> None:
 
 def write_description(obj: h5py.HLObject, attrs: dict[str, Any], dims: tuple[str, ...] | None,
                       cf_units: str | None) -> None:
-    """Describe a dataset for generic readers: a CF ``units`` attribute (beside txpipe's own
-    ``unit``) and h5py dimension labels. Written only where the node has no attribute of that
-    name; the names written are listed in ``txpipe_derived`` so reading leaves them out and the
-    state round-trips exactly."""
+    """Describe a dataset for generic readers: a CF ``units`` attribute *cf_units* (the spelling
+    of its txpipe ``unit``) and HDF5 dimension labels *dims*. Reading leaves both out, so the
+    state round-trips exactly: dimension labels are string arrays, which node attributes cannot
+    be, and ``units`` equal to the CF spelling of ``unit`` is derived, unless the node set that
+    ``units`` itself (then ``txpipe_own_units`` marks it). One attribute write per dataset."""
     if not isinstance(obj, h5py.Dataset):
         return
-    names = []
-    if cf_units is not None and "units" not in attrs:
-        set_attr(obj, "units", cf_units)
-        names.append("units")
-    if dims is not None and obj.ndim == len(dims) and "DIMENSION_LABELS" not in attrs:
-        for i, label in enumerate(dims):
-            obj.dims[i].label = label
-        names.append("DIMENSION_LABELS")
-    if names:
-        set_attr(obj, DERIVED_ATTR, ",".join(names))
+    if cf_units is not None:
+        if "units" not in attrs:
+            set_attr(obj, "units", cf_units)
+        elif attrs["units"] == cf_units:
+            set_attr(obj, OWN_UNITS_ATTR, True)
+    if dims is not None and obj.ndim == len(dims):  # the attribute HDF5's H5DSset_label writes, in one write
+        set_attr(obj, "DIMENSION_LABELS", np.array(dims, dtype=STR_DTYPE))
+
+
+def _derived(obj: h5py.HLObject, name: str, value: Any) -> bool:
+    """True for the attributes :func:`write_description` derived (see there)."""
+    if name == "DIMENSION_LABELS":
+        return isinstance(value, np.ndarray) and value.dtype.kind in "OSU"
+    if name == "units" and OWN_UNITS_ATTR not in obj.attrs:
+        from txpipe.core.paths import CF_UNITS
+
+        unit = obj.attrs.get("unit")
+        unit = unit.decode() if isinstance(unit, bytes) else unit
+        value = value.decode() if isinstance(value, bytes) else value
+        return isinstance(unit, str) and isinstance(value, str) and CF_UNITS.get(unit) == value
+    return False
 
 
 def replace_attrs(obj: h5py.HLObject, attrs: dict[str, Any]) -> None:
@@ -332,7 +344,7 @@ def replace_attrs(obj: h5py.HLObject, attrs: dict[str, Any]) -> None:
             raise UnsupportedValueError(f"{obj.name}: a dict stored as attributes cannot take node attributes")
         return
     for k in list(obj.attrs):
-        if k in (ATTR_TYPES_ATTR, DERIVED_ATTR) or not k.startswith(RESERVED_PREFIX):
+        if k in (ATTR_TYPES_ATTR, OWN_UNITS_ATTR) or not k.startswith(RESERVED_PREFIX):
             del obj.attrs[k]
     write_attrs(obj, attrs)
 
@@ -352,13 +364,13 @@ def read_attrs(obj: h5py.HLObject) -> dict[str, Any]:
     """Node attributes as the state holds them (reserved ``txpipe_*`` attributes left out)."""
     raw = obj.attrs.get(ATTR_TYPES_ATTR)
     types = json.loads(raw) if raw is not None else {}
-    derived = obj.attrs.get(DERIVED_ATTR)
-    skip = set((derived.decode() if isinstance(derived, bytes) else derived).split(",")) if derived is not None else ()
     out: dict[str, Any] = {}
     for k in obj.attrs:
-        if k.startswith(RESERVED_PREFIX) or k in skip:
+        if k.startswith(RESERVED_PREFIX):
             continue
         v = obj.attrs[k]
+        if k in ("units", "DIMENSION_LABELS") and _derived(obj, k, v):
+            continue
         t = types.get(k)
         if t == "bool":
             v = bool(v)

@@ -109,7 +109,7 @@ def unit_id_for(unit_num: int) -> str:
     return f"unit_{unit_num:03d}"
 
 
-# --- self-description for generic HDF5 readers (h5py dims, xarray/h5netcdf) ----------------------
+# --- self-description for generic HDF5 readers (CF units, HDF5 dimension labels) --------------------
 DIMENSION_LABELS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("/stimulus/section_time/*", ("occurrence", "bound")),
     ("/units/*/spike_times_sectioned/*/trials_start_end", ("trial", "bound")),
@@ -128,13 +128,11 @@ _DIM_RULES = tuple(
 )
 
 
-def dimension_labels(path: "PathLike", ndim: int) -> tuple[str, ...] | None:
-    """The axis names of the dataset at *path* if the layout names them for *ndim* axes."""
-    parts = tuple(NodePath.parse(path))
+def dimension_labels(path: "PathLike") -> tuple[str, ...] | None:
+    """The axis names the layout gives the dataset at *path* (None if it names none)."""
+    parts = tuple(path.strip("/").split("/")) if isinstance(path, str) else tuple(path)
     for rule, labels in _DIM_RULES:
-        if len(rule) == len(parts) and len(labels) == ndim and all(
-            _match(r, p) for r, p in zip(rule, parts)
-        ):
+        if len(rule) == len(parts) and all(_match(r, p) for r, p in zip(rule, parts)):
             return labels
     return None
 

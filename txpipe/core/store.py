@@ -143,20 +143,20 @@ class FileSource:
 # --- writing -------------------------------------------------------------------------------------
 
 
-def _describe(obj: h5py.HLObject, node: Leaf) -> None:
+def _describe(obj: h5py.HLObject, node: Leaf, path: str) -> None:
     """CF ``units`` and dimension labels for generic readers (see :func:`codec.write_description`)."""
     if isinstance(obj, h5py.Dataset):
         unit = node.attrs.get("unit")
-        codec.write_description(obj, node.attrs, dimension_labels(obj.name, obj.ndim),
+        codec.write_description(obj, node.attrs, dimension_labels(path),
                                 CF_UNITS.get(unit) if isinstance(unit, str) else None)
 
 
-def _write_group(dst: h5py.Group, group: Group) -> None:
+def _write_group(dst: h5py.Group, group: Group, base: str = "") -> None:
     for name, node in group.children.items():
         if isinstance(node, Group):
             g = dst.create_group(name, track_order=True)
             codec.write_attrs(g, node.attrs)
-            _write_group(g, node)
+            _write_group(g, node, f"{base}/{name}")
         elif isinstance(node.value, LazyValue) and node.value.kind == "attrdict" and node.attrs:
             # a dict of scalars stored as attributes, given node attributes since it was loaded:
             # rewrite it in the dataset form so the two sets of attributes do not mix
@@ -165,11 +165,11 @@ def _write_group(dst: h5py.Group, group: Group) -> None:
         elif isinstance(node.value, Lazy):
             obj = node.value.source.copy_to(node.value.path, dst, name)  # type: ignore[attr-defined]
             codec.replace_attrs(obj, node.attrs)
-            _describe(obj, node)
+            _describe(obj, node, f"{base}/{name}")
         else:
             obj = codec.write_value(dst, name, node.value, attrdict=not node.attrs)
             codec.write_attrs(obj, node.attrs)
-            _describe(obj, node)
+            _describe(obj, node, f"{base}/{name}")
 
 
 def write_file(
