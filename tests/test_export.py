@@ -200,6 +200,14 @@ class TestNwbErrors:
             to_nwb(h5, out, {**META, "subject": {"subject_id": "a", "colour": "brown"}})
         assert out.read_bytes() == before
 
+    def test_metadata_nwb_rejects_is_an_export_error(self, demo, tmp_path):
+        from txpipe.export import to_nwb
+
+        h5, _, _ = demo
+        with pytest.raises(ExportError, match="does not fit NWB"):
+            to_nwb(h5, tmp_path / "x.nwb", {"timezone": "UTC", "subject": {"subject_id": "a", "weight": [1, 2]}})
+        assert not (tmp_path / "x.nwb").exists()
+
     def test_refuses_to_write_over_its_input(self, demo):
         from txpipe.export import to_nwb
 
@@ -217,6 +225,10 @@ class TestNwbErrors:
         p.write_text("- a list\n")
         with pytest.raises(ExportError, match="mapping"):
             load_metadata(p)
+        for chip in ({"pitch_um": -3}, {"pitch_um": "16"}, {"pitch": 16}, 16):
+            with pytest.raises(ExportError, match="pitch_um"):
+                load_metadata({"timezone": "UTC", "chip": chip})
+        assert load_metadata({"chip": {"pitch_um": 17.5}})["chip"]["pitch_um"] == 17.5
         assert load_metadata(None) == {}
 
     @pytest.mark.parametrize("tz,offset_h", [("Europe/Berlin", 2), ("+05:30", 5.5), ("UTC", 0)])

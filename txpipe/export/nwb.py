@@ -103,6 +103,13 @@ def load_metadata(metadata: str | Path | Mapping[str, Any] | None) -> dict[str, 
     if unknown:
         raise ExportError(f"{where}: unknown metadata key(s) {unknown}; known: "
                           f"{sorted(set(METADATA_FIELDS) | OWN_KEYS)}", path=where)
+    chip = meta.get("chip")
+    if chip is not None:
+        pitch = chip.get("pitch_um") if isinstance(chip, dict) else None
+        if not isinstance(chip, dict) or set(chip) != {"pitch_um"} or isinstance(pitch, bool) \
+                or not isinstance(pitch, (int, float)) or not pitch > 0:
+            raise ExportError(f"{where}: 'chip' must be {{pitch_um: a positive number of um}}, got {chip!r}",
+                              path=where)
     subject = meta.get("subject")
     if subject is not None:
         if not isinstance(subject, dict):
@@ -428,25 +435,28 @@ def build_nwbfile(src: TxpipeFile, meta: Mapping[str, Any]) -> Any:
             kwargs[k] = [kwargs[k]]
     kwargs.setdefault("session_description", f"Retina recording {did} on an MCS CMOS-MEA chip, processed by txpipe")
     kwargs.setdefault("session_id", did)
-    nwb = NWBFile(
-        identifier=str(identifier),
-        session_start_time=start,
-        source_script=f"txpipe {__version__}: txpipe.export.to_nwb; the pipeline journal is in "
-        "processing/txpipe/journal",
-        source_script_file_name=src.path.name,
-        was_generated_by=[("txpipe", __version__), ("pynwb", pynwb.__version__)],
-        **kwargs,
-    )
-    if meta.get("subject"):
-        subj = dict(meta["subject"])
-        if isinstance(subj.get("date_of_birth"), (dt.date, str)) and not isinstance(subj["date_of_birth"], dt.datetime):
-            d = subj["date_of_birth"]
-            d = dt.date.fromisoformat(d) if isinstance(d, str) else d
-            subj["date_of_birth"] = dt.datetime(d.year, d.month, d.day, tzinfo=start.tzinfo)
-        nwb.subject = Subject(**{k: (str(v) if k in ("age", "subject_id", "sex") else v) for k, v in subj.items()})
+    try:
+        nwb = NWBFile(
+            identifier=str(identifier),
+            session_start_time=start,
+            source_script=f"txpipe {__version__}: txpipe.export.to_nwb; the pipeline journal is in "
+            "processing/txpipe/journal",
+            source_script_file_name=src.path.name,
+            was_generated_by=[("txpipe", __version__), ("pynwb", pynwb.__version__)],
+            **kwargs,
+        )
+        if meta.get("subject"):
+            subj = dict(meta["subject"])
+            d = subj.get("date_of_birth")
+            if isinstance(d, (dt.date, str)) and not isinstance(d, dt.datetime):
+                d = dt.date.fromisoformat(d) if isinstance(d, str) else d
+                subj["date_of_birth"] = dt.datetime(d.year, d.month, d.day, tzinfo=start.tzinfo)
+            nwb.subject = Subject(**{k: (str(v) if k in ("age", "subject_id", "sex") else v) for k, v in subj.items()})
+    except (TypeError, ValueError) as exc:
+        raise ExportError(f"{where}: the metadata does not fit NWB: {exc}", path=where) from exc
 
     # electrodes: every sensor of the chip, row i = SensorID i + 1
-    pitch = float((meta.get("chip") or {}).get("pitch_um", SENSOR_PITCH_UM))
+    pitch = float(meta.get("chip", {}).get("pitch_um", SENSOR_PITCH_UM))
     model = nwb.create_device_model(name="CMOS-MEA5000", manufacturer="Multi Channel Systems",
                                     description="CMOS-MEA chip: 65 x 65 sensors on a square grid")
     device = nwb.create_device(name="CMOS-MEA", description=f"MCS CMOS-MEA chip, 65 x 65 sensors at {pitch:g} um "
