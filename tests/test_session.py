@@ -211,7 +211,7 @@ class TestEvents:
 
     def test_event_names_and_keys(self, tmp_path):
         """step, commit, checkpoint, overwrite and undo carry their documented keys."""
-        (tmp_path / "x.h5").write_bytes(b"old")
+        txpipe.PipelineSession("ds").run(toy_put, path="g0/old", seed=9).save(tmp_path / "x.h5")
         with capture_logs() as logs:
             s = txpipe.PipelineSession("ds")
             s.run(toy_put, path="g0/a", seed=1)

@@ -231,26 +231,9 @@ class ThrottledFile(io.RawIOBase):
 
 def throttled_opener(model: ShareModel | None = None) -> Callable[..., Any]:
     """An opener for :func:`txpipe.core.store.set_file_opener` writing through :class:`ThrottledFile`."""
-    import h5py
 
-    class _OwningFile(h5py.File):
-        """An h5py file over a ThrottledFile that closes the ThrottledFile with itself."""
-
-        _raw: ThrottledFile | None = None
-
-        def close(self) -> None:
-            try:
-                super().close()
-            finally:
-                if self._raw is not None:
-                    self._raw.close()
-                    self._raw = None
-
-    def opener(path: Any, mode: str, **kwargs: Any) -> h5py.File:
-        raw = ThrottledFile(path, "w+b" if mode in ("w", "w-", "x") else "r+b", model)
-        f = _OwningFile(raw, mode, **kwargs)
-        f._raw = raw
-        return f
+    def opener(path: Any, mode: str) -> ThrottledFile:
+        return ThrottledFile(path, mode, model)
 
     return opener
 

@@ -120,6 +120,17 @@ class CommitError(TxpipeError, OSError):
     target is intact and the temporary file has been removed; ``__cause__`` is the OS error."""
 
 
+class UnsafeTargetError(TxpipeError, FileExistsError):
+    """A commit's target is a file txpipe must not replace: an input of the session (same path,
+    symlink or hard link), or an existing file that is not a txpipe file (replaced only when
+    forced: ``force_overwrite_foreign=True``, ``--force-overwrite-foreign``). Raised before
+    anything is written. ``reason`` is ``"input"`` or ``"foreign"``."""
+
+    def __init__(self, msg: str, *, reason: str = "") -> None:
+        super().__init__(msg)
+        self.reason = reason
+
+
 # --- MCS input files ---------------------------------------------------------------------------
 
 
@@ -198,5 +209,6 @@ __all__ = [
     "TxpipeError",
     "UndoError",
     "UnknownStepError",
+    "UnsafeTargetError",
     "UnsupportedValueError",
 ]

@@ -31,11 +31,14 @@ same Python type. Attribute and member names starting with ``txpipe_`` are reser
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import h5py
 import numpy as np
+from h5py._objects import ObjectID
 
 from txpipe.errors import UnsupportedValueError
 
@@ -178,7 +181,7 @@ def _create_array(parent: h5py.Group, name: str, arr: np.ndarray) -> h5py.Datase
 
     Same result as ``parent.create_dataset(name, data=arr)`` (no creation timestamps, as
     h5py's default), at about half the per-dataset cost, which matters for files with tens
-    of thousands of small trial arrays.
+    of thousands of small trial arrays. The caller closes the returned dataset.
     """
     global _DCPL
     if _DCPL is None:
@@ -186,9 +189,45 @@ def _create_array(parent: h5py.Group, name: str, arr: np.ndarray) -> h5py.Datase
         _DCPL.set_obj_track_times(False)
     space = h5py.h5s.create(h5py.h5s.SCALAR) if arr.ndim == 0 else h5py.h5s.create_simple(arr.shape)
     dsid = h5py.h5d.create(parent.id, name.encode("utf-8"), h5py.h5t.py_create(arr.dtype, logical=True), space, dcpl=_DCPL)
-    if arr.size:
-        dsid.write(h5py.h5s.ALL, h5py.h5s.ALL, np.ascontiguousarray(arr))
+    try:
+        if arr.size:
+            dsid.write(h5py.h5s.ALL, h5py.h5s.ALL, np.ascontiguousarray(arr))
+    except BaseException:
+        close_quietly(dsid)
+        raise
     return h5py.Dataset(dsid)
+
+
+def close(obj: Any) -> None:
+    """Close an h5py object (high- or low-level) now, raising any error HDF5 reports.
+
+    HDF5 writes small datasets and metadata when their objects close; an object left to
+    Python's garbage collector can only print "Exception ignored", so every object a commit
+    opens is closed through here.
+    """
+    oid = obj if isinstance(obj, ObjectID) else obj.id
+    if oid.valid:
+        oid.close()
+
+
+def close_quietly(obj: Any) -> None:
+    """Close *obj* while another error is already propagating (that first error wins)."""
+    try:
+        close(obj)
+    except Exception:  # noqa: BLE001 - the first error is the one the caller raises
+        pass
+
+
+@contextlib.contextmanager
+def closing(obj: Any) -> Iterator[Any]:
+    """``with closing(obj):`` close *obj* at the end; an error inside the block wins over one
+    from closing."""
+    try:
+        yield obj
+    except BaseException:
+        close_quietly(obj)
+        raise
+    close(obj)
 
 
 def _is_attrdict(value: Any) -> bool:
@@ -204,8 +243,22 @@ def _is_attrdict(value: Any) -> bool:
     )
 
 
+def write_node(parent: h5py.Group, name: str, value: Any, attrs: dict[str, Any], *, attrdict: bool = True,
+               dims: tuple[str, ...] | None = None, cf_units: str | None = None) -> None:
+    """Create *name* under *parent* holding *value* with node attributes *attrs*, and close it.
+
+    A dict of scalars goes to the attribute form only when *attrs* is empty (the two sets of
+    attributes must not mix). *dims* / *cf_units*: see :func:`write_description`.
+    """
+    with closing(write_value(parent, name, value, attrdict=attrdict and not attrs)) as obj:
+        write_attrs(obj, attrs)
+        if dims is not None or cf_units is not None:
+            write_description(obj, attrs, dims, cf_units)
+
+
 def write_value(parent: h5py.Group, name: str, value: Any, *, attrdict: bool = True) -> h5py.Dataset | h5py.Group:
-    """Create *name* under *parent* holding *value* (already normalised).
+    """Create *name* under *parent* holding *value* (already normalised); return it open (the
+    caller closes it, see :func:`close`). Members of containers are closed as they are written.
 
     *attrdict* False keeps a dict of scalars out of the attribute form: the caller is about to
     give the object attributes of its own, which must not mix with the members.
@@ -214,31 +267,41 @@ def write_value(parent: h5py.Group, name: str, value: Any, *, attrdict: bool = T
         return _create_array(parent, name, value)
     if isinstance(value, (list, tuple)):
         g = parent.create_group(name, track_order=True)
-        set_attr(g, TYPE_ATTR, "list" if isinstance(value, list) else "tuple")
-        for i, v in enumerate(value):
-            write_value(g, str(i), v)
+        try:
+            set_attr(g, TYPE_ATTR, "list" if isinstance(value, list) else "tuple")
+            for i, v in enumerate(value):
+                write_node(g, str(i), v, {})
+        except BaseException:
+            close_quietly(g)
+            raise
         return g
     if attrdict and _is_attrdict(value):
         g = parent.create_group(name, track_order=True)
-        set_attr(g, TYPE_ATTR, "attrdict")
-        write_attrs(g, value)
+        try:
+            set_attr(g, TYPE_ATTR, "attrdict")
+            write_attrs(g, value)
+        except BaseException:
+            close_quietly(g)
+            raise
         return g
     if isinstance(value, dict):
         g = parent.create_group(name, track_order=True)
-        set_attr(g, TYPE_ATTR, "dict")
-        set_attr(g, KEYS_ATTR, "int" if value and isinstance(next(iter(value)), int) else "str")
-        for k, v in value.items():
-            write_value(g, str(k), v)
+        try:
+            set_attr(g, TYPE_ATTR, "dict")
+            set_attr(g, KEYS_ATTR, "int" if value and isinstance(next(iter(value)), int) else "str")
+            for k, v in value.items():
+                write_node(g, str(k), v, {})
+        except BaseException:
+            close_quietly(g)
+            raise
         return g
     if value is None:
         ds = parent.create_dataset(name, data=h5py.Empty("u1"))
-        set_attr(ds, TYPE_ATTR, "none")
-        return ds
-    if isinstance(value, np.generic):
+        tag = "none"
+    elif isinstance(value, np.generic):
         ds = _create_array(parent, name, np.asarray(value))
-        set_attr(ds, TYPE_ATTR, "npscalar")
-        return ds
-    if isinstance(value, bool):
+        tag = "npscalar"
+    elif isinstance(value, bool):
         ds = _create_array(parent, name, np.asarray(value, dtype=np.bool_))
         tag = "bool"
     elif isinstance(value, int):
@@ -258,8 +321,17 @@ def write_value(parent: h5py.Group, name: str, value: Any, *, attrdict: bool = T
         tag = "bytes"
     else:  # normalize() rejects everything else before it can get here
         raise UnsupportedValueError(f"{parent.name}/{name}: unsupported {type(value).__name__}")
-    set_attr(ds, TYPE_ATTR, tag)
+    try:
+        set_attr(ds, TYPE_ATTR, tag)
+    except BaseException:
+        close_quietly(ds)
+        raise
     return ds
+
+
+def _attr_array(value: Any) -> np.ndarray:
+    """The array an attribute value is stored as (str: variable-length UTF-8)."""
+    return np.array(value, dtype=STR_DTYPE) if isinstance(value, str) else np.asarray(value)
 
 
 def set_attr(obj: h5py.HLObject, name: str, value: Any) -> None:
@@ -269,56 +341,110 @@ def set_attr(obj: h5py.HLObject, name: str, value: Any) -> None:
     with their dtype) at about half the cost, which matters for files with tens of thousands
     of attributes.
     """
-    arr = np.array(value, dtype=STR_DTYPE) if isinstance(value, str) else np.asarray(value)
+    arr = _attr_array(value)
     oid = obj.id
     bname = name.encode("utf-8")
     if h5py.h5a.exists(oid, bname):
         h5py.h5a.delete(oid, bname)
     space = h5py.h5s.create(h5py.h5s.SCALAR) if arr.ndim == 0 else h5py.h5s.create_simple(arr.shape)
     aid = h5py.h5a.create(oid, bname, h5py.h5t.py_create(arr.dtype, logical=True), space)
-    if arr.size:
-        aid.write(np.ascontiguousarray(arr))
+    with closing(aid):
+        if arr.size:
+            aid.write(np.ascontiguousarray(arr))
 
 
-def write_attrs(obj: h5py.HLObject, attrs: dict[str, Any]) -> None:
-    """Write node attributes, recording Python scalar types so they read back exactly."""
+def stored_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
+    """The HDF5 attributes that hold node attributes *attrs*: each value in its stored type, plus
+    ``txpipe_attr_types`` recording Python scalar types so they read back exactly."""
+    out: dict[str, Any] = {}
     types = {}
     for k, v in attrs.items():
         if isinstance(v, np.generic):  # before the Python checks: np.float64 is a float subclass
-            set_attr(obj, k, v)
+            out[k] = v
         elif isinstance(v, bool):
-            set_attr(obj, k, np.bool_(v))
+            out[k] = np.bool_(v)
             types[k] = "bool"
         elif isinstance(v, int):
-            set_attr(obj, k, np.int64(v))
+            out[k] = np.int64(v)
             types[k] = "int"
         elif isinstance(v, float):
-            set_attr(obj, k, np.float64(v))
+            out[k] = np.float64(v)
             types[k] = "float"
         else:  # str, or a numeric array
-            set_attr(obj, k, v)
+            out[k] = v
             if isinstance(v, np.ndarray) and v.ndim == 0:  # h5py reads 0-d attributes back as scalars
                 types[k] = "ndarray0"
     if types:
-        set_attr(obj, ATTR_TYPES_ATTR, json.dumps(types, sort_keys=True))
+        out[ATTR_TYPES_ATTR] = json.dumps(types, sort_keys=True)
+    return out
+
+
+def write_attrs(obj: h5py.HLObject, attrs: dict[str, Any]) -> None:
+    """Write node attributes (see :func:`stored_attrs`)."""
+    for k, v in stored_attrs(attrs).items():
+        set_attr(obj, k, v)
+
+
+def attrs_stored_as(oid: Any, attrs: dict[str, Any], extra: dict[str, Any] | None = None) -> bool:
+    """Whether the object *oid* (low-level id) holds exactly the attributes :func:`write_attrs`
+    writes for *attrs* (plus the raw attributes *extra*), values compared byte for byte
+    (strings as text)."""
+    want = stored_attrs(attrs)
+    if extra:
+        want.update(extra)
+    if h5py.h5a.get_num_attrs(oid) != len(want):
+        return False
+    for k, v in want.items():
+        arr = _attr_array(v)
+        try:
+            aid = h5py.h5a.open(oid, k.encode("utf-8"))
+        except KeyError:
+            return False
+        with closing(aid):
+            if aid.shape != arr.shape:
+                return False
+            is_str = h5py.check_string_dtype(arr.dtype) is not None
+            if is_str != (h5py.check_string_dtype(aid.dtype) is not None) or (not is_str and aid.dtype != arr.dtype):
+                return False
+            if not arr.size:
+                continue
+            got = np.empty(arr.shape, dtype=arr.dtype)
+            aid.read(got)
+            if is_str:
+                if [x.decode("utf-8") if isinstance(x, bytes) else x for x in got.reshape(-1)] != list(arr.reshape(-1)):
+                    return False
+            elif not np.array_equal(got.reshape(-1).view(np.uint8), np.ascontiguousarray(arr).reshape(-1).view(np.uint8)):
+                return False
+    return True
+
+
+def description_attrs(attrs: dict[str, Any], ndim: int, dims: tuple[str, ...] | None,
+                      cf_units: str | None) -> dict[str, Any]:
+    """The attributes :func:`write_description` adds to a dataset of rank *ndim* with node
+    attributes *attrs* (also what a commit's read-back check expects beside them)."""
+    out: dict[str, Any] = {}
+    if cf_units is not None:
+        if "units" not in attrs:
+            out["units"] = cf_units
+        elif attrs["units"] == cf_units:
+            out[OWN_UNITS_ATTR] = np.bool_(True)
+    if dims is not None and ndim == len(dims):  # the attribute HDF5's H5DSset_label writes
+        out["DIMENSION_LABELS"] = np.array(dims, dtype=STR_DTYPE)
+    return out
 
 
 def write_description(obj: h5py.HLObject, attrs: dict[str, Any], dims: tuple[str, ...] | None,
                       cf_units: str | None) -> None:
     """Describe a dataset for generic readers: a CF ``units`` attribute *cf_units* (the spelling
-    of its txpipe ``unit``) and HDF5 dimension labels *dims*. Reading leaves both out, so the
-    state round-trips exactly: dimension labels are string arrays, which node attributes cannot
-    be, and ``units`` equal to the CF spelling of ``unit`` is derived, unless the node set that
-    ``units`` itself (then ``txpipe_own_units`` marks it). One attribute write per dataset."""
+    of its txpipe ``unit``) and HDF5 dimension labels *dims* (readable with h5py's
+    ``ds.dims[i].label``). Reading leaves both out, so the state round-trips exactly: dimension
+    labels are string arrays, which node attributes cannot be, and ``units`` equal to the CF
+    spelling of ``unit`` is derived, unless the node set that ``units`` itself (then
+    ``txpipe_own_units`` marks it). At most one attribute write each."""
     if not isinstance(obj, h5py.Dataset):
         return
-    if cf_units is not None:
-        if "units" not in attrs:
-            set_attr(obj, "units", cf_units)
-        elif attrs["units"] == cf_units:
-            set_attr(obj, OWN_UNITS_ATTR, True)
-    if dims is not None and obj.ndim == len(dims):  # the attribute HDF5's H5DSset_label writes, in one write
-        set_attr(obj, "DIMENSION_LABELS", np.array(dims, dtype=STR_DTYPE))
+    for k, v in description_attrs(attrs, obj.ndim, dims, cf_units).items():
+        set_attr(obj, k, v)
 
 
 def _derived(obj: h5py.HLObject, name: str, value: Any) -> bool:

@@ -2,7 +2,8 @@
 One writer per target file.
 
 A :class:`TargetLock` holds an OS lock (``filelock``) on ``<target>.lock`` and records who holds
-it in ``<target>.lock.holder``. A second writer fails at once with
+it in ``<target>.lock.holder`` (a digest-based hidden name when the target's name is too long
+for those suffixes). A second writer fails at once with
 :class:`~txpipe.errors.LockedError` naming the holder. OS locks die with their process, so the
 lock of a killed process never blocks anyone.
 """
@@ -16,7 +17,8 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from txpipe.errors import LockedError
+from txpipe.core.atomic import short_name
+from txpipe.errors import CommitError, LockedError
 
 
 class TargetLock:
@@ -24,8 +26,8 @@ class TargetLock:
 
     def __init__(self, target: str | os.PathLike[str]) -> None:
         self.target = Path(target).absolute()
-        self.lock_path = self.target.with_name(self.target.name + ".lock")
-        self.holder_path = self.target.with_name(self.target.name + ".lock.holder")
+        self.lock_path = self.target.with_name(short_name(self.target.name, ".lock"))
+        self.holder_path = self.target.with_name(short_name(self.target.name, ".lock.holder"))
         self._lock = FileLock(str(self.lock_path), timeout=0)
         self._count = 0
 
@@ -46,7 +48,14 @@ class TargetLock:
             msg = f"{self.target}: another writer holds the lock: {holder}"
             raise LockedError(msg, holder=holder) from None
         now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-        self.holder_path.write_text(f"pid {os.getpid()} on {socket.gethostname()} since {now}\n")
+        try:
+            self.holder_path.write_text(f"pid {os.getpid()} on {socket.gethostname()} since {now}\n")
+        except OSError as exc:  # e.g. ENOSPC: give the lock back, leave no half-written holder file
+            self.holder_path.unlink(missing_ok=True)
+            self._lock.release()
+            raise CommitError(
+                f"{self.target}: cannot take the writer lock: writing {self.holder_path} failed: {exc}"
+            ) from exc
         self._count = 1
         return self
 

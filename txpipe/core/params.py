@@ -8,7 +8,7 @@ tuples of numbers) and a check that runs before any work::
     @txpipe.step("scale_spikes", version="1")
     def scale_spikes(
         state,
-        factor: float = Param(1.0, unit="1", help="multiply spike counts by this", check=positive),
+        factor: float = Param(1.0, unit="1", help="multiply spike counts by this", check=check_factor),
         *,
         out_dir: str | None = Param(None, help="where to write", normalize=as_path),
     ) -> txpipe.Changes: ...
@@ -21,11 +21,9 @@ session method and the classic function, their signatures, and the CLI defaults 
 from __future__ import annotations
 
 import inspect
-import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from txpipe.core.journal import encode_param
@@ -247,18 +245,4 @@ def _is_number(x: Any) -> bool:
         return False
 
 
-def positive_number(what: str) -> Callable[[Any], None]:
-    """A check: a finite number > 0 (bools rejected); *what* names it in the message."""
-
-    def check(v: Any) -> None:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
-            raise ParameterError(f"{what} must be a positive number, got {v!r}")
-
-    return check
-
-
-def is_path_like(value: Any) -> bool:
-    return isinstance(value, (str, os.PathLike, Path))
-
-
-__all__ = ["REQUIRED", "Param", "ParamSet", "ParamSpec", "as_names", "as_number", "as_path", "as_tuple", "positive_number"]
+__all__ = ["REQUIRED", "Param", "ParamSet", "ParamSpec", "as_names", "as_number", "as_path", "as_tuple"]

@@ -8,6 +8,8 @@ trailing slashes are ignored; empty components, ``.`` and ``..`` are rejected.
 
 from __future__ import annotations
 
+import fnmatch
+
 from typing import Union
 
 from txpipe.errors import InvalidPathError
@@ -143,3 +145,27 @@ def _match(rule: str, part: str) -> bool:
     if rule.endswith("*"):
         return part.startswith(rule[:-1])
     return rule == part
+
+
+# Which step produces a state path (first matching glob wins): the one table error messages ask.
+PRODUCERS: tuple[tuple[str, str], ...] = (
+    ("/units/*/spike_times_sectioned*", "section_spike_times"),
+    ("/units/*/features/sta_*", "compute_sta"),
+    ("/units/*/features/eimage_sta*", "compute_eimage_sta"),
+    ("/units/*/features*", "extract_features"),
+    ("/units/*", "load_recording"),
+    ("/stimulus/section_time*", "add_section_time"),
+    ("/stimulus/light_template*", "add_section_time"),
+    ("/stimulus*", "load_recording"),
+    ("/metadata*", "load_recording"),
+    ("/source_files*", "load_recording"),
+)
+
+
+def producer_of(path: PathLike) -> str:
+    """The step that writes *path* (``"load_recording"`` …), or ``"unknown"``."""
+    p = str(NodePath.parse(path))
+    for pattern, step_name in PRODUCERS:
+        if fnmatch.fnmatchcase(p, pattern):
+            return step_name
+    return "unknown"

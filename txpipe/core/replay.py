@@ -68,6 +68,22 @@ def changed_inputs(entries: tuple[JournalEntry, ...] | list[JournalEntry]) -> li
     return out
 
 
+def journal_differences(recorded: tuple[JournalEntry, ...], replayed: tuple[JournalEntry, ...]) -> list[str]:
+    """What a file's journal claims that its replay does not confirm: the step versions and the
+    recorded changes (paths, operations, digests) of each entry."""
+    out = []
+    for r, f in zip(recorded, replayed):
+        where = f"journal step #{r.seq} {r.step!r}"
+        if r.step_version != f.step_version:
+            out.append(f"{where}: records step_version {r.step_version!r}, the step that replayed it is {f.step_version!r}")
+        if list(r.changed) != list(f.changed):
+            rec = {(c.get("path"), c.get("op")): c.get("digest") for c in r.changed if isinstance(c, dict)}
+            rep = {(c["path"], c["op"]): c["digest"] for c in f.changed}
+            bad = sorted({k[0] for k in set(rec) ^ set(rep)} | {k[0] for k in rec.keys() & rep.keys() if rec[k] != rep[k]})
+            out.append(f"{where}: recorded changes differ from the replay's ({', '.join(map(str, bad)) or 'order'})")
+    return out
+
+
 def verify(path: str | os.PathLike[str]) -> VerifyReport:
     """Replay the journal of *path* and compare node by node."""
     path = Path(path)
@@ -84,4 +100,5 @@ def verify(path: str | os.PathLike[str]) -> VerifyReport:
             diffs.append(f"{p}: produced by replay, not in the file")
         elif a[p] != b[p]:
             diffs.append(f"{p}: content differs")
+    diffs += journal_differences(entries, fresh.journal)
     return VerifyReport(path, not diffs, len(entries), diffs, changed_inputs(entries))

@@ -26,7 +26,7 @@ from typing import Any
 import structlog
 
 from txpipe.core import changes as _changes
-from txpipe.core import codec
+from txpipe.core import atomic, codec
 from txpipe.core import store
 from txpipe.core.changes import Changes
 from txpipe.core.dataset_id import validate_dataset_id
@@ -117,6 +117,8 @@ class PipelineSession:
         self._created_at: str | None = None
         self._write_through: bool | None = None  # None: auto (write through once bound)
         self._out_path: Path | None = None
+        self._work_path: Path | None = None  # immediate mode over an existing target: see pipeline_session
+        self._forced: set[Path] = set()  # targets the caller allowed to replace although not txpipe files
         self._locks: dict[Path, TargetLock] = {}
         self._broken: BaseException | None = None
         self._closed = False
@@ -257,7 +259,7 @@ class PipelineSession:
         if self._write_through is False:
             return None
         if self._write_through is True:
-            return self._hdf5_path or self._out_path
+            return self._hdf5_path or self._work_path or self._out_path
         return self._hdf5_path
 
     def __getattr__(self, name: str) -> Any:
@@ -294,7 +296,16 @@ class PipelineSession:
         enc = {k: encode_param(v, k) for k, v in params.items()}
         started = store.utcnow()
         t0 = time.perf_counter()
-        result = fn.fn(StateView(self._tree, reporter=self.progress, step=fn.name), **params)
+        # with a memory limit, values a step reads from the file are not kept (it still has them):
+        # else one large lazy read would count against the limit for ever and refuse every later step
+        lazies = []
+        if self.memory_limit is not None:
+            lazies = [(leaf, leaf.value) for _, leaf in self._tree.walk_leaves() if isinstance(leaf.value, Lazy)]
+        try:
+            result = fn.fn(StateView(self._tree, reporter=self.progress, step=fn.name), **params)
+        finally:
+            for leaf, lazy in lazies:
+                leaf.value = lazy
         if not isinstance(result, Changes):
             raise StepError(f"step {fn.name!r} returned {type(result).__name__}, not txpipe.Changes")
         if self.memory_limit is not None:
@@ -381,6 +392,7 @@ class PipelineSession:
         bind: bool,
         overwrite: bool = True,
         checkpoint_name: str | None = None,
+        force_overwrite_foreign: bool = False,
     ) -> Path:
         self._check_usable()
         target = Path(path).absolute()
@@ -393,10 +405,14 @@ class PipelineSession:
                     f"{target}: changed on disk since this session last read or wrote it; "
                     "reload it with PipelineSession.load() or save to another path"
                 )
-            if not is_bound and target.exists():
-                if not overwrite:
+            if not is_bound:
+                if not overwrite and target.exists():
                     raise FileExistsError(f"{target}: exists and overwrite=False")
-                log.warning("overwrite", path=str(target), kind=kind)
+                store.check_target(
+                    target, self._input_files(), force_overwrite_foreign=force_overwrite_foreign or target in self._forced
+                )
+                if target.exists():
+                    log.warning("overwrite", path=str(target), kind=kind)
             info = store.write_file(
                 self._tree,
                 self._journal,
@@ -418,6 +434,15 @@ class PipelineSession:
             self._repoint_lazy_leaves(target)
         return target
 
+    def _input_files(self) -> list[tuple[str, str]]:
+        """``(step, path)`` of every input file the journal records (never a commit target)."""
+        out = []
+        for e in self._journal.entries:
+            for inp in e.inputs:
+                if isinstance(inp, dict) and isinstance(inp.get("path"), str):
+                    out.append((f"read by step {e.step!r}", inp["path"]))
+        return out
+
     def _repoint_lazy_leaves(self, target: Path) -> None:
         """Make lazy leaves read from the newly committed file (which holds the same datasets)."""
         lazies = [leaf for _, leaf in self._tree.walk_leaves() if isinstance(leaf.value, Lazy)]
@@ -427,31 +452,59 @@ class PipelineSession:
         for leaf in lazies:
             leaf.value = leaf.value.rebound(source)
 
-    def save(self, path: str | os.PathLike[str] | None = None, *, overwrite: bool = True) -> Path:
+    def save(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        overwrite: bool = True,
+        force_overwrite_foreign: bool = False,
+    ) -> Path:
         """
         Commit the whole state atomically and bind the session to that file (state SAVED).
 
         Default *path*: the ``pipeline_session`` target, else ``output_dir/{dataset_id}.h5``.
-        An existing file other than the session's own is replaced with a WARNING ``overwrite``
-        event, or :class:`FileExistsError` is raised when ``overwrite=False``.
+        An existing txpipe file other than the session's own is replaced with a WARNING
+        ``overwrite`` event, or :class:`FileExistsError` is raised when ``overwrite=False``.
+        An input of the session is never replaced, nor is an existing file that is not a
+        txpipe file unless ``force_overwrite_foreign=True``
+        (:class:`~txpipe.errors.UnsafeTargetError`, before anything is written).
+
+        If the commit fails (:class:`~txpipe.errors.CommitError`, e.g. the disk is full), the
+        session is unchanged and still holds all its work: free space and call ``save()`` again.
         """
         target = Path(path) if path is not None else self._default_path()
-        return self._commit(target, kind="save", bind=True, overwrite=overwrite)
+        return self._commit(
+            target, kind="save", bind=True, overwrite=overwrite, force_overwrite_foreign=force_overwrite_foreign
+        )
 
     def checkpoint(
-        self, path: str | os.PathLike[str], *, checkpoint_name: str | None = None, overwrite: bool = True
+        self,
+        path: str | os.PathLike[str],
+        *,
+        checkpoint_name: str | None = None,
+        overwrite: bool = True,
+        force_overwrite_foreign: bool = False,
     ) -> Path:
         """
         Commit a snapshot of the state to another file; the session's state and binding stay.
 
         Raises:
             FileExistsError: *path* exists and ``overwrite=False`` (else WARNING ``overwrite``).
+            UnsafeTargetError: *path* is an input of the session, or an existing file that is
+                not a txpipe file (unless ``force_overwrite_foreign=True``).
             ConfigurationError: *path* is the session's own file (use :meth:`save`).
         """
         target = Path(path).absolute()
-        if target == self._hdf5_path or target == self._out_path:
+        if target in (self._hdf5_path, self._out_path, self._work_path):
             raise ConfigurationError(f"{target}: is this session's own target; use save() instead of checkpoint()")
-        out = self._commit(target, kind="checkpoint", bind=False, overwrite=overwrite, checkpoint_name=checkpoint_name)
+        out = self._commit(
+            target,
+            kind="checkpoint",
+            bind=False,
+            overwrite=overwrite,
+            checkpoint_name=checkpoint_name,
+            force_overwrite_foreign=force_overwrite_foreign,
+        )
         self._log().info("checkpoint", path=str(out), checkpoint_name=checkpoint_name, steps=len(self._journal))
         return out
 
@@ -536,6 +589,18 @@ class PipelineSession:
             if close is not None:
                 close()
 
+    def _promote_work_file(self) -> None:
+        """Make the immediate-mode work file the ``pipeline_session`` target (one atomic rename)."""
+        work, out = self._work_path, self._out_path
+        assert work is not None and out is not None
+        with TargetLock(work):
+            if store.FileStamp.of(work) != self._stamp:
+                raise StaleFileError(f"{work}: changed on disk during the run; {out} was left as it was")
+            atomic.promote(work, out)
+        self._hdf5_path = out
+        self._work_path = None
+        self._log().info("commit", path=str(out), kind="promote", source=str(work))
+
     def discard(self) -> None:
         """Drop the session's uncommitted work on purpose (no warning) and :meth:`close` it."""
         self._book.quiet = True
@@ -552,6 +617,13 @@ class PipelineSession:
         self.close()
 
 
+def partial_path(out: str | os.PathLike[str]) -> Path:
+    """Where an immediate-mode run over an existing *out* commits its steps until it succeeds:
+    ``NAME.partial.h5`` beside ``NAME.h5``."""
+    out = Path(out)
+    return out.with_name(atomic.short_name(f"{out.stem}.partial", out.suffix or ".h5"))
+
+
 @contextlib.contextmanager
 def pipeline_session(
     out_path: str | os.PathLike[str],
@@ -560,6 +632,7 @@ def pipeline_session(
     overwrite: bool = True,
     resume: bool = False,
     dataset_id: str | None = None,
+    force_overwrite_foreign: bool = False,
     **opts: Any,
 ) -> Iterator[PipelineSession]:
     """
@@ -568,19 +641,28 @@ def pipeline_session(
     Args:
         out_path: the target HDF5 file.
         defer: True: steps change memory only; the block's normal exit commits. False: every
-            step commits immediately (the classic behaviour).
+            step commits immediately (the classic behaviour). If *out_path* already exists
+            (and *resume* is False), those commits go to ``NAME.partial.h5`` beside it, which
+            replaces *out_path* (one rename) only when the block ends normally: a failed run
+            never leaves *out_path* worse than before, and the steps it did finish stay in the
+            partial file (WARNING ``partial_kept``).
         overwrite: False: raise FileExistsError on entry if *out_path* exists. True: replace it
             at commit with a WARNING ``overwrite`` event.
         resume: start from *out_path*'s content and journal (if it exists).
         dataset_id, **opts: passed to :class:`PipelineSession`.
+        force_overwrite_foreign: allow *out_path* to be an existing file that is not a txpipe
+            file (else :class:`~txpipe.errors.UnsafeTargetError` on entry, before any work).
 
     An exception inside the block commits nothing (event ``rollback``) and propagates; the
     target keeps its last committed content. The target's lock is held for the whole block, so
-    a second writer fails fast with :class:`~txpipe.errors.LockedError`.
+    a second writer fails fast with :class:`~txpipe.errors.LockedError`. If the final commit
+    fails (:class:`~txpipe.errors.CommitError`), the session keeps its work: ``s.save()``
+    again once the cause is fixed.
     """
     out = Path(out_path).absolute()
     if out.exists() and not overwrite and not resume:
         raise FileExistsError(f"{out}: exists and overwrite=False")
+    store.check_target(out, force_overwrite_foreign=force_overwrite_foreign)
     lock = TargetLock(out).acquire()
     s: PipelineSession | None = None
     try:
@@ -590,15 +672,24 @@ def pipeline_session(
             s = PipelineSession(dataset_id, **opts)
         s._out_path = out
         s._write_through = not defer
+        if not defer and not resume and out.exists():
+            s._work_path = partial_path(out)
+        if force_overwrite_foreign:
+            s._forced.add(out)
         s._locks[out] = lock
         try:
             yield s
         except BaseException as exc:
             s._book.quiet = True  # rolled back on purpose: no "uncommitted" warning
             s._log().warning("rollback", path=str(out), error=f"{type(exc).__name__}: {exc}", steps=s._uncommitted_steps())
+            if s._work_path is not None and s.hdf5_path == s._work_path:
+                done = [e.step for e in s.journal if e.seq <= s._last_committed_seq]
+                s._log().warning("partial_kept", path=str(s._work_path), target=str(out), steps=done)
             raise
-        if s.save_state is SaveState.DEFERRED:
-            s.save(out, overwrite=True)
+        if s._work_path is not None and s.hdf5_path == s._work_path and s.save_state is SaveState.SAVED:
+            s._promote_work_file()
+        elif s.save_state is SaveState.DEFERRED or s.hdf5_path != out:
+            s.save(out, overwrite=True)  # also when save(other) inside the block moved the binding
     finally:
         if s is not None:
             s._locks.pop(out, None)

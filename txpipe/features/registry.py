@@ -29,7 +29,6 @@ declared dtype (``"float32"``, ``"float64"``, ``"int64"`` …) and scalars becom
 
 from __future__ import annotations
 
-import fnmatch
 import inspect
 import re
 import string
@@ -42,32 +41,10 @@ import numpy as np
 from txpipe.errors import ConfigurationError, MissingPrerequisiteError, ParameterError, StepError
 from txpipe.core.journal import canonical_json, encode_param
 from txpipe.core.params import REQUIRED, Param, ParamSet
-from txpipe.core.paths import ACQUISITION_RATE, NodePath
+from txpipe.core.paths import ACQUISITION_RATE, producer_of
 from txpipe.core.tree import StateView
 
 SCALAR_DTYPES = {"float": float, "int": int, "bool": bool}
-
-# Which step produces a state path (first matching glob wins); used in error messages.
-PRODUCERS: tuple[tuple[str, str], ...] = (
-    ("/units/*/spike_times_sectioned*", "section_spike_times"),
-    ("/units/*/features/sta_*", "compute_sta"),
-    ("/units/*/features*", "extract_features"),
-    ("/units/*", "load_recording"),
-    ("/stimulus/section_time*", "add_section_time"),
-    ("/stimulus/light_template*", "add_section_time"),
-    ("/stimulus*", "load_recording"),
-    ("/metadata*", "load_recording"),
-)
-
-
-def producer_of(path: str) -> str:
-    """The step that writes *path* (``"load_recording"`` …), or ``"unknown"``."""
-    p = str(NodePath.parse(path))
-    for pattern, step_name in PRODUCERS:
-        if fnmatch.fnmatchcase(p, pattern):
-            return step_name
-    return "unknown"
-
 
 @dataclass(frozen=True)
 class Output:

@@ -16,7 +16,9 @@ cluster scheduler) is reported the same way, and the other recordings carry on.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import multiprocessing
 import os
 import time
 from collections.abc import Sequence
@@ -31,6 +33,7 @@ from txpipe.errors import ConfigurationError, InputFileError, TxpipeError
 from txpipe.runner.executors import Completed, Executor, SerialExecutor
 from txpipe.log import configure_logging
 from txpipe.core.dataset_id import dataset_id_for
+from txpipe.synth import make_recording
 from txpipe.runner.pipeline import RunConfig, build_plan, check_options, import_plugins, prepare, run_pipeline
 from txpipe.runner.progress import ProgressBar, progress_disabled
 
@@ -242,8 +245,8 @@ def run_task(task: Task) -> Outcome:
         did = str(cfg.dataset_id or Path(cfg.cmtr).stem)
     t0 = time.perf_counter()
     try:
-        with progress_disabled():
-            res = run_pipeline(cfg)
+        with progress_disabled() if multiprocessing.parent_process() is not None else contextlib.nullcontext():
+            res = run_pipeline(cfg)  # in this process (--workers 1): its bars nest under the batch bar
     except Exception as exc:  # failures are data (module docstring); the type and message are kept
         return Outcome(did, str(cfg.out), "failed", type(exc).__name__, _one_line(exc), time.perf_counter() - t0)
     return Outcome(res.dataset_id, str(res.path), "ok", seconds=time.perf_counter() - t0)
@@ -360,8 +363,6 @@ def synth_recordings(out_dir: str | os.PathLike[str], *, count: int = 1, name: s
     ``seed, seed+1, …``. *synth_options* are passed to :func:`txpipe.synth.make_recording`.
     Returns the :class:`~txpipe.synth.GroundTruth` of each.
     """
-    from txpipe.synth import make_recording
-
     if count < 1:
         raise ConfigurationError(f"count must be at least 1, got {count}")
     out = Path(out_dir)

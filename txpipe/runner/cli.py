@@ -23,13 +23,21 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from txpipe.core.replay import verify
 from txpipe.core.step import get_step
-from txpipe.runner.pipeline import PIPELINE_STEPS
-
-if TYPE_CHECKING:
-    from txpipe.runner.pipeline import RunResult
+from txpipe.errors import ConfigurationError, TxpipeError
+from txpipe.log import configure_logging
+from txpipe.report import add_report_arguments, run_report
+from txpipe.runner.batch import discover, run_batch, synth_recordings
+from txpipe.runner.executors import make_executor
+from txpipe.runner.inspect import format_summary, human_bytes, summarize
+from txpipe.runner.pipeline import (
+    PIPELINE_STEPS, RunConfig, RunResult, check_options, import_plugins, run_demo, run_pipeline,
+)
+from txpipe.runner.progress import configure_progress
+from txpipe.synth import default_protocol, full_protocol
+from txpipe.version import __version__
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -120,8 +128,6 @@ def _pipeline_options(with_inputs: bool = True) -> argparse.ArgumentParser:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``txpipe`` argument parser (also used to render ``docs/cli.md``)."""
-    from txpipe import __version__
-
     common, popts = _common(), _pipeline_options()
     parser = argparse.ArgumentParser(
         prog="txpipe",
@@ -154,6 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue from a checkpoint of the same run (e.g. OUT.after-STEP.h5): its steps are kept, "
                    "the remaining ones run; fails if its journal does not match this run's plan")
     p.add_argument("--no-overwrite", action="store_true", help="fail if OUT exists instead of replacing it")
+    p.add_argument("--force-overwrite-foreign", action="store_true",
+                   help="replace OUT even if it exists and is not a txpipe file (never allowed for an input)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("batch", parents=[common, popts], help="run the pipeline on many recordings",
@@ -197,8 +205,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.set_defaults(func=cmd_synth)
 
-    from txpipe.report import add_report_arguments  # light import: matplotlib loads only when drawing
-
     p = sub.add_parser("report", parents=[common], help="write an HTML report of a txpipe file",
                        description="Write one self-contained HTML page: journal, chip map, light reference, "
                        "frame edges and sections, per-unit waveform/raster/STA, feature summaries.")
@@ -219,8 +225,6 @@ def _out(text: str = "") -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from txpipe.runner.pipeline import run_demo
-
     res, truth = run_demo(args.out, defer=not args.immediate)
     mode = "immediate, one commit per step" if args.immediate else "deferred, one commit at the end"
     _out(f"txpipe demo: synthetic recording {truth.dataset_id} ({len(truth.units)} units, "
@@ -231,8 +235,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _print_result(res: RunResult) -> None:
-    from txpipe.runner.inspect import human_bytes
-
     _out(f"units       {res.n_units}")
     _out(f"sections    {', '.join(res.sections) or 'none'}")
     _out(f"STA units   {res.sta_units}")
@@ -262,11 +264,10 @@ def _run_options(args: argparse.Namespace) -> dict[str, object]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from txpipe.runner.pipeline import RunConfig, run_pipeline
-
     cfg = RunConfig(cmcr=args.cmcr, cmtr=args.cmtr, out=args.out, dataset_id=args.dataset_id,
                     checkpoint_after=args.checkpoint_after, resume_from=args.resume_from,
-                    overwrite=not args.no_overwrite, **_run_options(args))
+                    overwrite=not args.no_overwrite, force_overwrite_foreign=args.force_overwrite_foreign,
+                    **_run_options(args))
     res = run_pipeline(cfg)
     _out(f"ran         {' → '.join(res.steps)} ({'immediate' if args.immediate else 'deferred'})")
     _print_result(res)
@@ -274,10 +275,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
-    from txpipe.runner.batch import discover, run_batch
-    from txpipe.errors import ConfigurationError
-    from txpipe.runner.executors import make_executor
-
+    check_options(**_run_options(args))  # a bad batch-wide option: one error, before any recording
     recordings = discover(args.source)
     if not recordings:
         raise ConfigurationError(f"{args.source}: no recordings found (*.cmcr files, or rows of a cmcr,cmtr CSV)")
@@ -290,32 +288,23 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from txpipe.runner.inspect import format_summary, summarize
-
     _out(format_summary(summarize(args.file, tree=args.tree)))
     return EXIT_OK
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from txpipe.core.replay import verify
-
     report = verify(args.file)
     _out(report.summary())
     return EXIT_OK if report.identical else EXIT_DIFFERENT
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from txpipe.report import run_report
-
     return run_report(args)
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    from txpipe.runner.batch import synth_recordings
-
     opts: dict[str, object] = {"n_units": args.units}
     if args.duration_s is not None:
-        from txpipe.synth import default_protocol, full_protocol
 
         opts["duration_s"] = args.duration_s
         if args.duration_s >= 60:
@@ -347,9 +336,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)  # usage errors exit with code 2 here
     debug = args.debug
     try:
-        from txpipe.log import configure_logging
-        from txpipe.runner.pipeline import import_plugins
-        from txpipe.runner.progress import configure_progress
 
         configure_logging(json=args.log_json, level=_log_level(args))
         configure_progress(enabled=False if args.quiet else None)
@@ -361,7 +347,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         _error("interrupted")
         return EXIT_INTERRUPTED
     except Exception as exc:
-        from txpipe.errors import TxpipeError
 
         if debug:
             traceback.print_exc()

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from txpipe.core.journal import canonical_json
 from txpipe.core import store
 from txpipe.core.journal import JournalEntry
 from txpipe.core.paths import SECTION_TIME, SOURCE_FILES, UNITS, NodePath
@@ -148,8 +149,6 @@ def human_bytes(n: float) -> str:
 
 
 def _params_brief(params: dict[str, Any], width: int = 60) -> str:
-    from txpipe.core.journal import canonical_json
-
     text = ", ".join(f"{k}={canonical_json(v)}" for k, v in sorted(params.items()))
     return text if len(text) <= width else text[: width - 1] + "…"
 

@@ -26,11 +26,14 @@ import structlog
 from txpipe.errors import ConfigurationError
 from txpipe.core.journal import encode_param
 from txpipe.mcs.playlist import read_playlists
+from txpipe.core import store
 from txpipe.core.dataset_id import dataset_id_for
-from txpipe.core.session import PipelineSession, pipeline_session
+from txpipe.core.session import PipelineSession, partial_path, pipeline_session
+from txpipe.core.store import same_file
 from txpipe.core.step import get_step
 from txpipe.mcs.movies import noise_movie, step_movie
 from txpipe.runner.progress import ProgressBar, unit_progress
+from txpipe.synth import make_recording
 from txpipe.mcs.stimulus_config import load_configs
 from txpipe.steps.add_section_time import playlist_movies
 from txpipe.steps.compute_sta import check_movie_file
@@ -85,8 +88,11 @@ class RunConfig:
         eimage: also compute each unit's electrical image from the raw sensor stream right
             after ``load_recording`` (step ``compute_eimage_sta``, its default parameters).
         eimage_seconds: the electrical image's analysis window (s); None: the step's default.
-        defer: True: one commit at the end; False: a commit after every step.
+        defer: True: one commit at the end; False: a commit after every step (to
+            ``NAME.partial.h5`` while an existing *out* is kept until the run succeeds).
         overwrite: replace an existing *out* (WARNING ``overwrite``); False raises FileExistsError.
+        force_overwrite_foreign: replace *out* even if it exists and is not a txpipe file. An
+            input of the run is never replaced.
     """
 
     cmcr: Path
@@ -109,6 +115,7 @@ class RunConfig:
     eimage_seconds: float | None = None
     defer: bool = True
     overwrite: bool = True
+    force_overwrite_foreign: bool = False
 
     def resolved_dataset_id(self) -> str:
         """The dataset id: given, else the ``.cmtr`` stem without trailing ``-``."""
@@ -188,8 +195,8 @@ def build_plan(cfg: RunConfig) -> tuple[PlannedStep, ...]:
 
 def check_plan(plan: tuple[PlannedStep, ...]) -> None:
     """
-    Everything about a plan that can be checked before its first step, in about a millisecond
-    per step: each step's parameters and preflight (:meth:`~txpipe.core.step.Step.check`: input
+    Everything about a plan that can be checked before its first step (a few milliseconds):
+    each step's parameters and preflight (:meth:`~txpipe.core.step.Step.check`: input
     files exist, the playlist is in the playlist file, feature names are registered), then the
     movies the later steps will need: a stimulus config for every playlist movie, the dense-noise
     movie's ``.npy``, a step movie when ``step_response`` is asked for by name.
@@ -266,6 +273,8 @@ def prepare(cfg: RunConfig) -> tuple[PlannedStep, ...]:
         for what, p in (("recording (.cmcr)", cfg.cmcr), ("spike-sorter file (.cmtr)", cfg.cmtr)):
             if not Path(p).is_file():
                 raise FileNotFoundError(f"{p}: no such {what}")
+    store.check_target(Path(cfg.out).expanduser().absolute(), _run_inputs(cfg),
+                       force_overwrite_foreign=cfg.force_overwrite_foreign)  # never an input; foreign only if forced
     plan = build_plan(cfg)
     if not plan:
         raise ConfigurationError("nothing to run: the plan has no steps")
@@ -308,6 +317,9 @@ def run_pipeline(cfg: RunConfig) -> RunResult:
         if out.exists() and not cfg.overwrite and out != s.hdf5_path:
             raise FileExistsError(f"{out}: exists and overwrite=False")
         log.info("run_resumed", path=str(cfg.resume_from), steps_done=names[:n_done])
+        keep = out.exists() and not same_file(out, cfg.resume_from)  # immediate: OUT kept until the run succeeds
+        step_target = partial_path(out) if keep else out
+        force = cfg.force_overwrite_foreign
         s.progress = unit_progress
         with ProgressBar(total=len(plan), desc=dataset_id, unit="step") as bar:
             bar.update(n_done)
@@ -316,15 +328,18 @@ def run_pipeline(cfg: RunConfig) -> RunResult:
                 s.run(st, **planned.params)
                 bar.update(1)
                 if not cfg.defer:
-                    s.save(out)
+                    s.save(step_target, force_overwrite_foreign=force)
                 if planned.name == cfg.checkpoint_after:
                     ckpt = s.checkpoint(checkpoint_path(cfg.with_out(out), planned.name), checkpoint_name=planned.name)
             bar.update(0, postfix="commit")
-            s.save(out)
+            s.save(out, force_overwrite_foreign=force)
+        if step_target != out:
+            step_target.unlink(missing_ok=True)
         result = _result(s, out, names, ckpt)
         s.close()
     else:
         with pipeline_session(out, defer=cfg.defer, overwrite=cfg.overwrite, dataset_id=dataset_id,
+                              force_overwrite_foreign=cfg.force_overwrite_foreign,
                               progress=unit_progress) as s, ProgressBar(total=len(plan), desc=dataset_id, unit="step") as bar:
             for planned, st in zip(plan, steps):
                 bar.update(0, postfix=planned.name)
@@ -338,6 +353,13 @@ def run_pipeline(cfg: RunConfig) -> RunResult:
     result = replace(result, bytes=out.stat().st_size, seconds=seconds)
     log.info("run_finished", path=str(out), seconds=round(seconds, 3), bytes=result.bytes)
     return result
+
+
+def _run_inputs(cfg: RunConfig) -> list[tuple[str, Path]]:
+    """The files a run reads (``(what, path)``), which its output must never replace."""
+    named = [("recording (.cmcr)", cfg.cmcr), ("spike-sorter file (.cmtr)", cfg.cmtr),
+             ("playlist file", cfg.playlist_file), ("movie-length file", cfg.movie_length_file)]
+    return [(what, Path(p)) for what, p in named if p is not None]
 
 
 def _resume(cfg: RunConfig, plan: tuple[PlannedStep, ...]) -> PipelineSession:
@@ -379,8 +401,6 @@ def run_demo(out_dir: str | os.PathLike[str], *, defer: bool = True, n_units: in
         The :class:`RunResult` (output ``out_dir/{dataset_id}.h5``) and the recording's
         :class:`~txpipe.synth.GroundTruth`.
     """
-    from txpipe.synth import make_recording
-
     out_dir = Path(out_dir).expanduser().absolute()
     truth = make_recording(out_dir / "recording", n_units=n_units, seed=seed)
     cfg = RunConfig(

@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 _state: dict[str, bool | None] = {"enabled": None}  # None: automatic (stderr is a terminal)
+_open_bars: list[object] = []  # ProgressBars now drawn: a new bar goes on the line below them
 
 
 def configure_progress(*, enabled: bool | None = None) -> None:
@@ -100,7 +101,7 @@ def progress(
 def unit_progress(items: Iterable[T], *, desc: str = "", unit: str = "unit", total: int | None = None) -> Iterable[T]:
     """The reporter ``txpipe run`` hands its session (``PipelineSession(progress=...)``): steps'
     per-unit loops get a bar below the run's step bar, erased when the step ends."""
-    return progress(items, desc=desc, unit=unit, total=total, leave=False, position=1)
+    return progress(items, desc=desc, unit=unit, total=total, leave=False, position=len(_open_bars))
 
 
 class ProgressBar:
@@ -118,7 +119,9 @@ class ProgressBar:
         if progress_enabled():
             from tqdm.auto import tqdm
 
-            self._bar = tqdm(total=total, desc=desc, unit=unit, leave=leave, file=sys.stderr, **_width())
+            self._bar = tqdm(total=total, desc=desc, unit=unit, leave=leave and not _open_bars, file=sys.stderr,
+                             position=len(_open_bars), **_width())
+            _open_bars.append(self)
 
     def update(self, n: int = 1, *, postfix: str | None = None) -> None:
         """Advance by *n* items; *postfix* is shown after the bar (e.g. the last dataset id or
@@ -134,6 +137,8 @@ class ProgressBar:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+            if self in _open_bars:
+                _open_bars.remove(self)
 
     def __enter__(self) -> "ProgressBar":
         return self

@@ -220,13 +220,11 @@ def add_section_time_step(
     return ch
 
 
-def _refuse_existing(session: PipelineSession, params: dict[str, Any]) -> None:
-    clash = [m for m in playlist_movies(params) if str(SECTION_TIME / m) in session.state]
-    if clash:
-        raise FileExistsError(f"{session.hdf5_path}: already has section_time for {clash}; pass force=True to replace them")
+def _replaced(session: PipelineSession, params: dict[str, Any]) -> list[str]:
+    return [f"section_time/{m}" for m in playlist_movies(params) if str(SECTION_TIME / m) in session.state]
 
 
-@classic(add_section_time_step, guard=_refuse_existing)
+@classic(add_section_time_step, guard=_replaced)
 def add_section_time(s: PipelineSession, params: dict[str, Any], seconds: float) -> SectionTimeResult:
     """
     Classic ``add_section_time`` on an HDF5 file; takes the step's parameters (see

@@ -144,12 +144,11 @@ def add_section_time_analog_step(
     return ch
 
 
-def _refuse_existing(session: PipelineSession, params: dict[str, Any]) -> None:
-    if str(SECTION_TIME / params["movie_name"]) in session.state:
-        raise FileExistsError(f"{session.hdf5_path}: already has section_time/{params['movie_name']}; pass force=True to replace it")
+def _replaced(session: PipelineSession, params: dict[str, Any]) -> list[str]:
+    return [f"section_time/{params['movie_name']}"] if str(SECTION_TIME / params["movie_name"]) in session.state else []
 
 
-@classic(add_section_time_analog_step, guard=_refuse_existing)
+@classic(add_section_time_analog_step, guard=_replaced)
 def add_section_time_analog(s: PipelineSession, params: dict[str, Any], seconds: float) -> SectionTimeResult:
     """
     Classic ``add_section_time_analog`` on an HDF5 file; takes the step's parameters (see

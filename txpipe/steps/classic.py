@@ -35,7 +35,7 @@ from txpipe.core.session import PipelineSession
 from txpipe.core.step import Step
 
 PathOrSession = str | os.PathLike[str] | PipelineSession
-Guard = Callable[[PipelineSession, dict[str, Any]], None]
+Guard = Callable[[PipelineSession, dict[str, Any]], list[str]]
 
 
 @dataclass
@@ -106,8 +106,9 @@ def classic(step: Step, *, guard: Guard | None = None) -> Callable[[Callable[...
     The decorated ``result(session, params, seconds)`` builds the return value of a path call
     from the finished session, the canonical parameters and the elapsed time; its docstring and
     name become the classic function's. With *guard*, the function also takes ``force=False``:
-    unless forced (or given ``session=``), ``guard(session, params)`` runs before the step and
-    raises FileExistsError to refuse replacing results the file already has.
+    unless forced (or given ``session=``), ``guard(session, params)`` lists the results of the
+    file the call would replace (e.g. ``section_time/step_a``); if any, FileExistsError names
+    them and nothing runs.
     """
 
     def deco(result: Callable[..., Any]) -> Callable[..., Any]:
@@ -117,7 +118,10 @@ def classic(step: Step, *, guard: Guard | None = None) -> Callable[[Callable[...
             params = given_params(step, args, kwargs)
             t = open_target(step, hdf5_path, defer_save=defer_save, session=session)
             if guard is not None and not force and session is None:
-                guard(t.session, params)
+                clash = guard(t.session, params)
+                if clash:
+                    raise FileExistsError(f"{t.session.hdf5_path}: already has {', '.join(clash)}; "
+                                          "pass force=True to replace them")
             t.session.run(step, **params)
             if t.return_session:
                 return t.session

@@ -208,14 +208,10 @@ def compute_eimage_sta_step(
         overlap = hp.overlap if hp is not None else 0
         log.info("eimage_started", path=str(stream.path), window_samples=n, n_units=len(chosen),
                  chunk_samples=chunk, memory_bytes=memory_bytes(min(chunk, n), overlap, len(chosen), width))
-        from txpipe.runner.progress import ProgressBar
-
-        with ProgressBar(total=n, desc="compute_eimage_sta", unit="sample", leave=False) as bar:
-            last = [0]
+        with state.counter(-(-n // chunk), unit="chunk") as bar:  # progress through the session
 
             def on_chunk(done: int, total: int) -> None:
-                bar.update(done - last[0])
-                last[0] = done
+                bar.update()
 
             res = _k.stream_eimage(lambda a, b: stream.read(a, b), n, mcs.N_SENSORS, spikes, (lo, hi), hp, chunk,
                                    on_chunk=on_chunk)

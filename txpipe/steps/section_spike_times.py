@@ -209,15 +209,14 @@ def section_spike_times_step(
     return ch
 
 
-def _refuse_existing(session: PipelineSession, params: dict[str, Any]) -> None:
+def _replaced(session: PipelineSession, params: dict[str, Any]) -> list[str]:
     st = session.state
     wanted = params["movie_names"] if params["movie_names"] is not None else (st.keys(SECTION_TIME) if SECTION_TIME in st else [])
-    clash = sorted({m for u in session.units for m in wanted if str(UNITS / u / "spike_times_sectioned" / m) in st})
-    if clash:
-        raise FileExistsError(f"{session.hdf5_path}: already has sectioned spikes for {clash}; pass force=True to replace them")
+    movies = sorted({m for u in session.units for m in wanted if str(UNITS / u / "spike_times_sectioned" / m) in st})
+    return [f"spike_times_sectioned/{m}" for m in movies]
 
 
-@classic(section_spike_times_step, guard=_refuse_existing)
+@classic(section_spike_times_step, guard=_replaced)
 def section_spike_times(s: PipelineSession, params: dict[str, Any], seconds: float) -> SectionResult:
     """
     Classic ``section_spike_times`` on an HDF5 file; takes the step's parameters (see

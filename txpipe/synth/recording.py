@@ -16,7 +16,8 @@ import h5py
 import numpy as np
 
 from txpipe.errors import ConfigurationError
-from txpipe.synth.mcs_writer import _write_cmcr, _write_cmtr, peaks_dtype
+from txpipe.synth import sensor as _sensor
+from txpipe.synth.mcs_writer import _ids, _write_cmcr, _write_cmtr, peaks_dtype
 from txpipe.synth.protocol import Protocol, _write_side_files, default_protocol
 from txpipe.synth.spikes import DEFAULT_KINDS, RESPONSE_KINDS, _plan_units
 from txpipe.synth.truth import GroundTruth
@@ -141,9 +142,6 @@ def make_recording(
         n_sensor = int(round(float(sensor_seconds) * fs_hz))
         if not 0 < n_sensor <= n_samples:
             raise ConfigurationError(f"sensor_seconds={sensor_seconds} must be in (0, {n_samples / fs_hz:g}] s")
-        from txpipe.synth import sensor as _sensor
-        from txpipe.synth.mcs_writer import _ids
-
         live = [(u.unit_num, u.row, u.col, u.spike_samples) for u in units
                 if 1 <= u.sensor_id <= 65 * 65 and u.spike_samples.size]
         fps = _sensor.plan_footprints(live, rng, axon_step=axon_step_samples)

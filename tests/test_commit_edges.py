@@ -1,0 +1,153 @@
+"""Edge cases of commits and files: target names with glob characters or near the length limit,
+memory_limit with a lazily loaded file, tampered and malformed journals."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import pytest
+
+import txpipe
+from toysteps import toy_put
+from txpipe import Changes
+from txpipe.core import atomic
+from txpipe.core.replay import verify
+from txpipe.core.step import step
+from txpipe.errors import MemoryLimitError, NotATxpipeFileError
+
+
+def _rewrite_journal(path, edit) -> None:
+    """Replace the journal text of a committed file by edit(journal dict) (attributes kept)."""
+    with h5py.File(path, "r+") as f:
+        ds = f["pipeline/journal"]
+        attrs = dict(ds.attrs)
+        d = json.loads(ds.asstr()[()])
+        new = edit(d)
+        del f["pipeline/journal"]
+        ds = f["pipeline"].create_dataset("journal", data=new if isinstance(new, str) else json.dumps(new),
+                                          dtype=h5py.string_dtype("utf-8"))
+        ds.attrs.update(attrs)
+
+
+class TestTempNames:
+    """Temporary files are matched by exact name, never by a glob of the target's name."""
+
+    def test_glob_characters_do_not_touch_other_targets(self, tmp_path):
+        """Committing rec[1].h5 removes its own stale temporary, never those of rec1.h5 or rec[1].h5.x.h5."""
+        mine = tmp_path / "rec[1].h5"
+        others = [tmp_path / "rec1.h5", tmp_path / "rec[1].h5.x.h5"]
+        stray_mine = atomic.temp_path_for(mine)
+        stray_mine.write_bytes(b"left by a killed commit")
+        in_progress = [atomic.temp_path_for(o) for o in others]
+        for p in in_progress:
+            p.write_bytes(b"another writer's commit in progress")
+        assert atomic.stale_temps(mine) == [stray_mine]
+        s = txpipe.PipelineSession("ds").run(toy_put, path="g0/a", seed=1)
+        s.save(mine)
+        assert not stray_mine.exists()
+        assert all(p.exists() for p in in_progress)
+        assert txpipe.PipelineSession.load(mine).content_digest() == s.content_digest()
+
+    @pytest.mark.parametrize("n", [236, 251])
+    def test_long_legal_name(self, tmp_path, n):
+        """A legal target name of n bytes commits (temporary and lock files use a short digest name)."""
+        target = tmp_path / ("r" * (n - 3) + ".h5")
+        assert len(target.name) == n
+        s = txpipe.PipelineSession("ds").run(toy_put, path="g0/a", seed=1)
+        with txpipe.pipeline_session(target, dataset_id="ds") as b:
+            b.run(toy_put, path="g0/a", seed=1)
+        s.save(target)
+        assert txpipe.PipelineSession.load(target).content_digest() == s.content_digest()
+        assert atomic.stale_temps(target) == []
+        assert all(len(p.name.encode()) <= 255 for p in tmp_path.iterdir())
+
+
+@step("edge_big", version="1")
+def edge_big(state, *, n: int) -> Changes:
+    return Changes().put("a/big", np.ones(n))
+
+
+@step("edge_scale", version="1")
+def edge_scale(state) -> Changes:
+    return Changes().put("a/big", state["a/big"] * 2)
+
+
+@step("edge_small", version="1")
+def edge_small(state, *, k: int) -> Changes:
+    return Changes().put(f"a/s{k}", np.ones(10))
+
+
+class TestMemoryLimitLazy:
+    def test_reading_a_lazy_array_does_not_wedge(self, tmp_path):
+        """A step reading an 8 MB lazy array under a 9 MB limit: the refused step and later steps
+        do not count the file's data as held memory."""
+        path = tmp_path / "m.h5"
+        txpipe.PipelineSession("m").run(edge_big, n=1_000_000).save(path)
+        s = txpipe.PipelineSession.load(path, memory_limit=9_000_000, defer=True)
+        assert s.nbytes == 0
+        s.run(edge_small, k=1)
+        assert s.nbytes == 80
+        s.run(edge_scale)  # reads 8 MB from the file and holds 8 MB of new data
+        assert s.nbytes == 8_000_080
+        with pytest.raises(MemoryLimitError):
+            s.run(edge_scale)  # would hold 16 MB
+        s.run(edge_small, k=2)  # not wedged
+        assert s.nbytes == 8_000_160
+
+
+class TestJournalIntegrity:
+    @pytest.fixture
+    def saved(self, tmp_path):
+        path = tmp_path / "j.h5"
+        txpipe.PipelineSession("ds").run(toy_put, path="g0/a", seed=1).run(toy_put, path="g0/b", seed=2).save(path)
+        assert verify(path).identical
+        return path
+
+    def test_tampered_step_version_is_different(self, saved):
+        """verify reports a journal whose step_version was edited."""
+        def edit(d):
+            d["entries"][1]["step_version"] = "99"
+            return d
+
+        _rewrite_journal(saved, edit)
+        rep = verify(saved)
+        assert not rep.identical and any("step_version '99'" in x for x in rep.differences)
+
+    def test_tampered_digest_is_different(self, saved):
+        """verify reports a journal whose recorded change digest was edited."""
+        tampered = []
+
+        def edit(d):
+            rec = d["entries"][0]["changed"][-1]
+            rec["digest"] = "0" * 32
+            tampered.append(rec["path"])
+            return d
+
+        _rewrite_journal(saved, edit)
+        rep = verify(saved)
+        assert not rep.identical
+        assert any("recorded changes differ" in x and tampered[0] in x for x in rep.differences), rep.differences
+
+    @pytest.mark.parametrize("bad", ["entries_not_dicts", "not_json", "params_list"])
+    def test_malformed_journal_names_the_file(self, saved, bad):
+        """A malformed journal: NotATxpipeFileError naming the file and the journal; the CLI says so (exit 1)."""
+        def edit(d):
+            if bad == "entries_not_dicts":
+                d["entries"] = [1, 2]
+            elif bad == "not_json":
+                return "{not json"
+            else:
+                d["entries"][0]["params"] = [1, 2]
+            return d
+
+        _rewrite_journal(saved, edit)
+        with pytest.raises(NotATxpipeFileError, match="journal") as ei:
+            txpipe.PipelineSession.load(saved)
+        assert str(saved) in str(ei.value)
+        r = subprocess.run([sys.executable, "-m", "txpipe.runner.cli", "verify", str(saved)], capture_output=True,
+                           text=True, timeout=120)
+        assert r.returncode == 1 and str(saved) in r.stderr and "unexpected" not in r.stderr, r.stderr
