@@ -151,3 +151,53 @@ class TestJournalIntegrity:
         r = subprocess.run([sys.executable, "-m", "txpipe.runner.cli", "verify", str(saved)], capture_output=True,
                            text=True, timeout=120)
         assert r.returncode == 1 and str(saved) in r.stderr and "unexpected" not in r.stderr, r.stderr
+
+
+class TestReadBackCheck:
+    """The check run before the completion marker fails on any difference from the state."""
+
+    @pytest.fixture
+    def written(self, tmp_path):
+        from toysteps import KINDS
+
+        s = txpipe.PipelineSession("ds")
+        for i, kind in enumerate(KINDS):
+            s.run(toy_put, path=f"g/{kind}", seed=i, kind=kind)
+        s.run(edge_big, n=300_000)  # 2.4 MB: compared at sampled slices
+        path = s.save(tmp_path / "w.h5")
+        return s, path
+
+    @pytest.mark.parametrize("damage", ["array_byte", "big_array_first", "big_array_last", "attr_value", "missing_member",
+                                        "nested_member", "str_value", "journal"])
+    def test_damage_is_detected(self, written, damage):
+        """Each kind of damage to a written file makes verify_written raise CommitError naming the file."""
+        from txpipe.core import store
+
+        s, path = written
+        with h5py.File(path, "r+") as f:
+            if damage == "array_byte":
+                ds = f["g/array"] if f["g/array"].size else f["g/zero_d"]
+                ds[...] = np.asarray(ds[()]) + 1
+            elif damage in ("big_array_first", "big_array_last"):
+                ds = f["a/big"]
+                ds[0 if damage.endswith("first") else -1] = 7.0
+            elif damage == "attr_value":
+                f["g/int"].attrs["seed"] = 99
+            elif damage == "missing_member":
+                del f["g/none"]
+            elif damage == "nested_member":
+                del f["g/nested/b/2"]
+            elif damage == "str_value":
+                del f["g/str"]
+                f["g"].create_dataset("str", data="tampered", dtype=h5py.string_dtype())
+                f["g/str"].attrs["txpipe_type"] = "str"
+            else:
+                f["pipeline/journal"][()] = "{}"
+        with pytest.raises(txpipe.errors.CommitError, match=str(path)):
+            store.verify_written(path, s._tree, s._journal.to_text())
+
+    def test_undamaged_passes(self, written):
+        from txpipe.core import store
+
+        s, path = written
+        store.verify_written(path, s._tree, s._journal.to_text())

@@ -32,6 +32,7 @@ class TestSummarize:
         text = format_summary(summarize(demo_file, tree=True))
         assert "units       8 (unit_001 … unit_008)" in text
         assert "compute_sta" in text and "layout" in text
+        assert "(1 trial)" in text
         assert "… 7 more units with the same layout" in text
         assert "spike_times  uint64" in text
 
@@ -50,4 +51,23 @@ class TestHelpers:
 
     def test_empty_journal_table(self):
         """An empty journal renders only the header row."""
-        assert journal_table([]).split() == ["seq", "step", "ver", "seconds", "changed", "params"]
+        assert journal_table([]).split() == ["#", "step", "version", "seconds", "changed"]
+
+    def test_human_values(self):
+        """Journal parameters are shown as written in Python, not in the journal's JSON encoding."""
+        from txpipe.runner.inspect import human_value
+
+        assert human_value({"__tuple__": [-60, 0]}) == "(-60, 0)"
+        assert human_value({"a": {"__tuple__": [1.5]}, "b": [1, "x"]}) == "{a: (1.5,), b: [1, x]}"
+        assert human_value({"__float__": "nan"}) == "nan" and human_value(None) == "none"
+
+
+class TestReadable:
+    def test_no_internal_encodings_and_notation_explained(self, demo_file):
+        """No `__tuple__`/JSON quoting in the text; sections are counted in trials; a legend
+        explains the columns."""
+        text = format_summary(summarize(demo_file))
+        assert "__tuple__" not in text and '"' not in text
+        assert "cover_range = (-60, 0)" in text and "pad_margin = (0.0, 0.0)" in text
+        assert "baseline_127 (1 trial)" in text and "1×2" not in text
+        assert "notes: sections: trials per stimulus movie" in text and "changed: data nodes" in text

@@ -49,6 +49,9 @@ def holder(tmp_path):
     if p.poll() is None:
         p.kill()
     p.wait(timeout=30)
+    for pipe in (p.stdin, p.stdout):  # closed explicitly: a pipe left to the GC is a ResourceWarning
+        if pipe is not None and not pipe.closed:
+            pipe.close()
 
 
 class TestTwoProcesses:

@@ -1,14 +1,16 @@
 """
 txpipe: transactional processing of MCS CMOS-MEA retina recordings into one HDF5 file each.
 
-Public API (SPEC §2): :func:`pipeline_session`, :class:`PipelineSession`, :class:`SaveState`,
+Public API: :func:`pipeline_session`, :class:`PipelineSession`, :class:`SaveState`,
 the step decorator :func:`step` with :class:`Changes`, and the classic path-based step functions.
 """
 
 from txpipe.version import __version__
 from txpipe import errors
 from txpipe.core.changes import Changes
-from txpipe.log import configure_logging, reset_logging
+from txpipe.log import configure_default_logging, configure_logging, reset_logging
+
+configure_default_logging()  # warnings and errors only, unless the program configured structlog
 from txpipe.core.session import PipelineSession, SaveState, pipeline_session
 from txpipe.core.step import Step, step
 from txpipe import steps  # the built-in steps register themselves

@@ -5,6 +5,10 @@ txpipe modules call ``structlog.get_logger()`` and emit events with stable snake
 (listed in ``docs/logging.md``). :func:`configure_logging` chooses readable console output
 (default) or one JSON object per line, and the minimum level; :func:`reset_logging` restores
 structlog's defaults (tests use it).
+
+Importing txpipe shows warnings and errors only (:func:`configure_default_logging`), unless the
+program configured structlog itself; call ``configure_logging(level="info")`` to see every step
+and commit. The ``txpipe`` command sets its level from ``-v``/``-q`` (default: warnings).
 """
 
 from __future__ import annotations
@@ -15,7 +19,10 @@ import sys
 import structlog
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
-_state = {"json": False, "level": "info"}
+DEFAULT_LEVEL = "warning"
+"""txpipe's log level until told otherwise: warnings and errors."""
+
+_state = {"json": False, "level": DEFAULT_LEVEL}
 
 
 def configure_logging(*, json: bool | None = None, level: str | None = None) -> None:
@@ -50,7 +57,15 @@ def configure_logging(*, json: bool | None = None, level: str | None = None) -> 
     )
 
 
+def configure_default_logging() -> None:
+    """At import: console output at :data:`DEFAULT_LEVEL`, unless structlog is already
+    configured (by the program using txpipe, whose choice is kept)."""
+    if not structlog.is_configured():
+        configure_logging()
+
+
 def reset_logging() -> None:
-    """Restore structlog's defaults and txpipe's (console, info)."""
-    _state.update(json=False, level="info")
+    """Restore structlog's defaults (unconfigured: every event printed) and txpipe's settings
+    (console, :data:`DEFAULT_LEVEL` for the next :func:`configure_logging`)."""
+    _state.update(json=False, level=DEFAULT_LEVEL)
     structlog.reset_defaults()

@@ -368,29 +368,22 @@ class _Comparer:
             return bool(np.array_equal(g[n8 * 8 : nbytes], w[n8 * 8 : nbytes]))
         return True
 
-    def same_plain(self, gid: Any, name: str, value: np.ndarray, attrs: dict[str, Any],
-                   extra: dict[str, Any] | None = None) -> bool:
-        """Whether *name* in group *gid* is a plain dataset holding exactly *value* with node
-        attributes *attrs* and the derived attributes *extra* (h5py's low-level API: a fraction
-        of the cost of high-level objects)."""
-        try:
-            dsid = h5py.h5d.open(gid, name.encode("utf-8"))
-        except KeyError:
+    def same_dataset(self, dsid: Any, value: np.ndarray, attrs: dict[str, Any], markers: dict[str, Any] | None) -> bool:
+        """Whether the open dataset *dsid* holds exactly *value* with node attributes *attrs* and
+        the reserved *markers* (h5py's low-level API: a fraction of the cost of high-level objects)."""
+        if dsid.dtype != value.dtype or not codec.attrs_stored_as(dsid, attrs, markers):
             return False
-        try:
-            if dsid.dtype != value.dtype or not codec.attrs_stored_as(dsid, attrs, extra):
-                return False
-            if value.nbytes > _VERIFY_BLOCK or dsid.shape != value.shape:
-                return value.nbytes > _VERIFY_BLOCK and self.same(h5py.Dataset(dsid), value)
-            if value.size == 0:
-                return True
-            got = self._got.view(np.uint8)[: value.nbytes].view(value.dtype).reshape(value.shape)
-            dsid.read(h5py.h5s.ALL, h5py.h5s.ALL, got)
-            want = self._want.view(np.uint8)[: value.nbytes].view(value.dtype).reshape(value.shape)
-            want[...] = value
-            return self._equal(value.nbytes)
-        finally:
-            dsid.close()
+        if value.nbytes > _VERIFY_BLOCK:
+            return self.same(h5py.Dataset(dsid), value)
+        if dsid.shape != value.shape:
+            return False
+        if value.size == 0:
+            return True
+        got = self._got.view(np.uint8)[: value.nbytes].view(value.dtype).reshape(value.shape)
+        dsid.read(h5py.h5s.ALL, h5py.h5s.ALL, got)
+        want = self._want.view(np.uint8)[: value.nbytes].view(value.dtype).reshape(value.shape)
+        want[...] = value
+        return self._equal(value.nbytes)
 
     def same(self, ds: h5py.Dataset, expected: np.ndarray | h5py.Dataset) -> bool:
         """Whether dataset *ds* holds exactly *expected* (an array, or a source dataset)."""
@@ -431,41 +424,43 @@ class _Comparer:
         return True
 
 
-def _verify_group(h5: h5py.Group, group: Group, where: str, cmp: _Comparer, root: bool = False) -> str | None:
-    names = [n for n in h5 if not (root and n == PIPELINE.name)]
-    if names != list(group.children):
-        return f"{where}: members {names} instead of {list(group.children)}"
-    if root:  # the root also holds the store's own attributes
-        attrs = {k: v for k, v in codec.read_attrs(h5).items() if k not in STORE_ROOT_ATTRS}
+def _verify_group(gid: Any, group: Group, where: str, cmp: _Comparer, root: bool = False) -> str | None:
+    """The first difference between the written group *gid* (low-level id) and *group*, or None."""
+    names = [n.decode("utf-8") for n in gid]
+    if root:
+        names = [n for n in names if n != PIPELINE.name]
+        attrs = {k: v for k, v in codec.read_attrs(h5py.Group(gid)).items() if k not in STORE_ROOT_ATTRS}
         if attrs_digest(attrs) != attrs_digest(group.attrs):
             return f"{where}: attributes differ"
-    elif not codec.attrs_stored_as(h5.id, group.attrs):
+    elif not codec.attrs_stored_as(gid, group.attrs):
         return f"{where}: attributes differ"
+    if names != list(group.children):
+        return f"{where}: members {names} instead of {list(group.children)}"
     for name, node in group.children.items():
         path = f"{where.rstrip('/')}/{name}"
-        if isinstance(node, Leaf) and isinstance(node.value, np.ndarray):
-            extra = codec.description_attrs(node.attrs, node.value.ndim, **_description(node, path))
-            if not cmp.same_plain(h5.id, name, node.value, node.attrs, extra):  # the common case, low-level API
-                return f"{path}: value differs from the state"
-            continue
-        obj = h5[name]
-        m = codec.marker(obj)
         if isinstance(node, Group):
-            if not isinstance(obj, h5py.Group) or m is not None:
+            try:
+                sub = h5py.h5g.open(gid, name.encode("utf-8"))
+            except KeyError:
                 return f"{path}: not a group"
-            bad = _verify_group(obj, node, path, cmp)
+            with codec.closing(sub):
+                bad = _verify_group(sub, node, path, cmp)
             if bad:
                 return bad
             continue
         value = node.value
-        if isinstance(value, LazyArray):
-            ok = m is None and isinstance(obj, h5py.Dataset) and cmp.same(obj, value.source.h5[str(value.path)])  # type: ignore[attr-defined]
+        if isinstance(value, Lazy):  # copied file to file, or rewritten from the file's value
+            obj = h5py.Group(gid)[name]
+            m = codec.marker(obj)
+            if isinstance(value, LazyArray):
+                ok = m is None and isinstance(obj, h5py.Dataset) and cmp.same(obj, value.source.h5[str(value.path)])  # type: ignore[attr-defined]
+            else:
+                ok = value_digest(codec.read_value(obj)) == value_digest(value)
+            ok = ok and (m == "attrdict" or attrs_digest(codec.read_attrs(obj)) == attrs_digest(node.attrs))
         else:
-            ok = value_digest(codec.read_value(obj)) == value_digest(value)
+            ok = codec.check_value(gid, name, value, node.attrs, cmp.same_dataset, **_description(node, path))
         if not ok:
-            return f"{path}: value differs from the state"
-        if m != "attrdict" and attrs_digest(codec.read_attrs(obj)) != attrs_digest(node.attrs):
-            return f"{path}: attributes differ"
+            return f"{path}: differs from the state"
     return None
 
 
@@ -479,7 +474,7 @@ def verify_written(path: Path, tree: Tree, journal_text: str) -> None:
         CommitError: naming the first node that differs (the file is torn).
     """
     with h5py.File(path, "r") as f:
-        bad = _verify_group(f, tree.root, "/", _Comparer(), root=True)
+        bad = _verify_group(f.id, tree.root, "/", _Comparer(), root=True)
         if bad is None:
             jds = f.get(str(JOURNAL))
             if not isinstance(jds, h5py.Dataset) or jds.asstr()[()] != journal_text:

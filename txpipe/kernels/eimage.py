@@ -73,7 +73,7 @@ def resolve_kernel(kernel: str) -> str:
     if kernel == "auto":
         return "numba" if numba_available() else "numpy"
     if kernel == "numba" and not numba_available():
-        raise ParameterError("kernel='numba' needs numba (pip install 'txpipe[fast]')")
+        raise ParameterError("kernel='numba' needs numba (pip install -e '.[fast]' in your txpipe clone)")
     return kernel
 
 

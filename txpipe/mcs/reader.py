@@ -527,4 +527,21 @@ def read_pair(cmcr_path: str | Path, cmtr_path: str | Path, *,
 
 
 __all__ = ["CmcrData", "CmtrData", "SensorStream", "UnitRecord", "conversion", "open_sensor_stream", "read_cmcr",
-           "read_cmtr", "read_pair"]
+           "read_cmtr", "read_pair", "instance_id"]
+
+
+def instance_id(path: str | Path) -> str | None:
+    """
+    The MCS ``ID.InstanceID`` root attribute of a ``.cmcr``/``.cmtr`` file (a UUID string that
+    identifies the recording, whatever the file is called or wherever it lies), or None when the
+    file cannot be opened or has no such attribute. Reads only the root attributes.
+    """
+    try:
+        with h5py.File(Path(path), "r") as f:
+            v = f.attrs.get("ID.InstanceID")
+    except (OSError, ValueError):
+        return None
+    if v is None:
+        return None
+    v = _decode(v)
+    return str(v) if v is not None else None

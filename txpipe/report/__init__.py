@@ -21,8 +21,10 @@ features           histograms of ON/OFF index, baseline rate and quality; a per-
 =================  ===========================================================================
 
 Inputs a step did not produce render as ``not available: … step X did not run``. A DEFERRED
-session is first saved with the implicit-save rule (WARNING ``implicit_save``, SPEC §2.3).
+session is first saved with the implicit-save rule (WARNING ``implicit_save``).
 See ``docs/report.md``.
+
+Several files or a folder give an index page across recordings (:mod:`~txpipe.report.index`).
 
 Modules: :mod:`~txpipe.report.data` (reading), :mod:`~txpipe.report.draw` (matplotlib helpers),
 :mod:`~txpipe.report.overview` (chip map, light reference, light templates),
@@ -123,18 +125,30 @@ def report(source: Any, out_path: str | os.PathLike[str] | None = None, *, max_u
 
 
 def add_report_arguments(p: argparse.ArgumentParser) -> None:
-    """Add ``FILE [-o OUT.html] [--max-units N]`` to the ``report`` subparser *p*."""
-    p.add_argument("file", type=Path, metavar="FILE", help="a txpipe HDF5 file")
-    p.add_argument("-o", "--output", type=Path, default=None, metavar="OUT.html",
-                   help="the HTML file (default: FILE's name with .report.html, beside it)")
+    """Add ``FILE|DIR ... [-o OUT] [--max-units N] [--index-only]`` to the ``report`` subparser *p*."""
+    p.add_argument("files", type=Path, nargs="+", metavar="FILE|DIR",
+                   help="a txpipe HDF5 file; or several, or folders of them, for an index page across recordings")
+    p.add_argument("-o", "--output", type=Path, default=None, metavar="OUT",
+                   help="one file: the HTML file (default: FILE's name with .report.html, beside it); several or "
+                   "a folder: the folder for index.html and one page per recording (default: DIR/report, or "
+                   "./txpipe-report)")
     p.add_argument("--max-units", type=int, default=None, metavar="N",
                    help="draw per-unit panels for only the first N units (default: all)")
+    p.add_argument("--index-only", action="store_true",
+                   help="several files: write the index page only, without a page per recording (fast)")
 
 
 def run_report(args: argparse.Namespace) -> int:
     """Body of ``txpipe report``: render, print the output path, return exit code 0."""
     t0 = time.perf_counter()
-    out = render_report(args.file, args.output, max_units=args.max_units)
+    files = list(args.files)
+    if len(files) == 1 and not files[0].is_dir():
+        out = render_report(files[0], args.output, max_units=args.max_units)
+    else:
+        from txpipe.report.index import render_index
+
+        default = files[0] / "report" if len(files) == 1 else Path("txpipe-report")
+        out = render_index(files, args.output or default, max_units=args.max_units, pages=not args.index_only)
     sys.stdout.write(f"report: {out} ({time.perf_counter() - t0:.1f} s)\n")
     return 0
 

@@ -5,13 +5,23 @@ Many recordings: discover them, skip the ones already done, run the rest, report
 recording is one task (:func:`run_task`) writing its own output file
 ``OUTDIR/{dataset_id}.h5``, committed atomically, so a crash or a killed job never leaves a torn
 output. Before submitting, a recording is **skipped** when its output exists, is a complete txpipe
-file, and its journal's steps (name, version, parameters) equal the planned ones
-(:func:`completed_output`); rerunning an interrupted batch therefore completes only what is
-missing. ``force=True`` redoes everything.
+file, its journal's steps (name, version, parameters) equal the planned ones, and the input
+files it recorded are still the same files (:func:`check_output`). Inputs are recognised by
+content (size, sampled digest and the MCS ``ID.InstanceID``), not by path, so the same data seen
+through a symlink, a copy or another mount point is not redone; an input that was replaced is,
+and the summary says ``redone: inputs changed``. Rerunning an interrupted batch therefore
+completes only what is missing. ``force=True`` redoes everything.
 
 A failure is data, not an exception: the task returns an :class:`Outcome` with status
 ``"failed"``, the error type and a one-line reason; a worker that dies (killed by the OS or a
-cluster scheduler) is reported the same way, and the other recordings carry on.
+cluster scheduler) is reported the same way, and the other recordings carry on. A recording
+whose output another live batch is writing (its lock is held) is ``"elsewhere"``, not a
+failure; the check whether a recording is done is repeated when its turn comes, so two batches
+on one folder share the work.
+
+SIGINT and SIGTERM stop a batch: queued recordings are cancelled, running ones are stopped
+(their outputs keep their previous content: commits are atomic), and the report lists them as
+``"cancelled"`` / ``"interrupted"`` with :attr:`BatchReport.interrupted` set.
 """
 
 from __future__ import annotations
@@ -20,8 +30,10 @@ import contextlib
 import csv
 import multiprocessing
 import os
+import signal
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +41,10 @@ from typing import Any
 import structlog
 
 from txpipe.core import store
-from txpipe.errors import ConfigurationError, InputFileError, TxpipeError
+from txpipe.core.locking import TargetLock
+from txpipe.core.tree import Leaf
+from txpipe.core.relocate import PathMap, changed_inputs, params_match_but_paths, parse_path_map
+from txpipe.errors import ConfigurationError, InputFileError, LockedError, TxpipeError
 from txpipe.runner.executors import Completed, Executor, SerialExecutor
 from txpipe.log import configure_logging
 from txpipe.core.dataset_id import dataset_id_for
@@ -55,9 +70,15 @@ class Recording:
     problem: str | None = None
 
 
+STATUSES = ("ok", "skipped", "failed", "elsewhere", "interrupted", "cancelled")
+"""Outcome statuses: done now; already done; failed; being written by another live batch
+(not a failure); stopped by a signal while running; never started because of a signal."""
+
+
 @dataclass(frozen=True)
 class Outcome:
-    """What happened to one recording: status ``"ok"``, ``"skipped"`` or ``"failed"``."""
+    """What happened to one recording: one of :data:`STATUSES`; *message* says why (for ``"ok"``,
+    e.g. ``redone: inputs changed``)."""
 
     dataset_id: str
     path: str
@@ -74,6 +95,9 @@ class Task:
     config: RunConfig
     log_json: bool | None = None
     log_level: str | None = None
+    force: bool = False
+    path_map: PathMap = ()
+    note: str = ""
 
 
 @dataclass
@@ -83,6 +107,8 @@ class BatchReport:
     outcomes: list[Outcome]
     seconds: float
     executor: str
+    interrupted: str | None = None
+    """The signal that stopped the batch (``"SIGINT"``, ``"SIGTERM"``), None if it ran to the end."""
 
     def count(self, status: str) -> int:
         return sum(o.status == status for o in self.outcomes)
@@ -95,15 +121,30 @@ class BatchReport:
         """A plain-text summary table, one row per recording, and a totals line."""
         rows = [("dataset_id", "status", "seconds", "output / reason")]
         for o in self.outcomes:
-            detail = f"{o.error_type}: {o.message}" if o.status == "failed" else o.path
+            if o.status == "failed":
+                detail = f"{o.error_type}: {o.message}"
+            elif o.status in ("ok", "skipped") and o.message.startswith("redone"):
+                detail = f"{o.path} ({o.message})"
+            elif o.status in ("elsewhere", "interrupted", "cancelled"):
+                detail = o.message
+            else:
+                detail = o.path
             rows.append((o.dataset_id, o.status, f"{o.seconds:.1f}", detail))
         w = [max(len(r[i]) for r in rows) for i in range(3)]
         lines = [f"{r[0]:<{w[0]}}  {r[1]:<{w[1]}}  {r[2]:>{w[2]}}  {r[3]}" for r in rows]
         lines.insert(1, "-" * min(100, max(len(x) for x in lines)))
-        lines.append(
-            f"{len(self.outcomes)} recordings: {self.count('ok')} ok, {self.count('skipped')} skipped, "
-            f"{self.count('failed')} failed in {self.seconds:.1f} s ({self.executor})"
-        )
+        counts = [f"{self.count('ok')} ok", f"{self.count('skipped')} skipped", f"{self.count('failed')} failed"]
+        redone = sum(o.status == "ok" and o.message.startswith("redone") for o in self.outcomes)
+        if redone:
+            counts[0] += f" ({redone} redone: inputs changed)"
+        for st, label in (("elsewhere", "in progress elsewhere"), ("interrupted", "interrupted"),
+                          ("cancelled", "cancelled")):
+            if self.count(st):
+                counts.append(f"{self.count(st)} {label}")
+        lines.append(f"{len(self.outcomes)} recordings: {', '.join(counts)} in {self.seconds:.1f} s ({self.executor})")
+        if self.interrupted:
+            lines.append(f"stopped by {self.interrupted}: rerun the same command to complete the interrupted and "
+                         "cancelled recordings (finished ones are skipped)")
         return "\n".join(lines)
 
 
@@ -127,7 +168,8 @@ def _match_cmtr(cmcr: Path) -> Path | None:
 def discover(source: str | os.PathLike[str]) -> list[Recording]:
     """
     The recordings named by *source*: a CSV list (:data:`CSV_COLUMNS`) or a folder searched
-    recursively for ``*.cmcr`` files with a matching ``{stem}-.cmtr`` or ``{stem}.cmtr``.
+    recursively (following symlinked folders) for ``*.cmcr`` files with a matching
+    ``{stem}-.cmtr`` or ``{stem}.cmtr``.
 
     A ``.cmcr`` without a matching ``.cmtr`` is kept with a ``problem`` (reported as failed).
 
@@ -151,9 +193,24 @@ def discover(source: str | os.PathLike[str]) -> list[Recording]:
     return recs
 
 
+def _walk_cmcr(folder: Path) -> list[Path]:
+    """Every ``*.cmcr`` below *folder*, following symlinked folders (each real folder once)."""
+    found: list[Path] = []
+    seen: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:  # a symlink loop, or a folder reached twice
+            dirnames[:] = []
+            continue
+        seen.add(real)
+        dirnames.sort()
+        found += [Path(dirpath, f) for f in filenames if f.endswith(".cmcr")]
+    return sorted(found)
+
+
 def _scan_folder(folder: Path) -> list[Recording]:
     out = []
-    for cmcr in sorted(folder.rglob("*.cmcr")):
+    for cmcr in _walk_cmcr(folder):
         cmtr = _match_cmtr(cmcr)
         problem = None if cmtr else f"no {cmcr.stem}-.cmtr or {cmcr.stem}.cmtr beside {cmcr}"
         out.append(Recording(cmcr, cmtr, _dataset_id(cmtr, cmcr), {}, problem))
@@ -200,32 +257,82 @@ def _read_list(path: Path) -> list[Recording]:
 # --- skipping ----------------------------------------------------------------------------------
 
 
-def completed_output(cfg: RunConfig) -> tuple[bool, str]:
+@dataclass(frozen=True)
+class OutputCheck:
+    """Whether an existing output already holds a recording's result (:func:`check_output`).
+
+    ``inputs_changed`` is True when the output matched the plan but a recorded input file is
+    now another file (the recording is then redone; the summary says ``redone: inputs changed``).
+    """
+
+    done: bool
+    reason: str
+    inputs_changed: bool = False
+
+
+def check_output(cfg: RunConfig, path_map: PathMap | Sequence[str] = ()) -> OutputCheck:
     """
     Whether ``cfg.out`` already holds this recording's finished result, and why (or why not).
 
-    True only when the file exists, is a complete txpipe file, and its journal's
-    ``(step, step_version, params)`` sequence equals :func:`~txpipe.runner.pipeline.build_plan`'s.
+    Done only when the file exists, is a complete txpipe file, its journal's ``(step,
+    step_version, params)`` sequence equals :func:`~txpipe.runner.pipeline.build_plan`'s with
+    paths set aside, and every input file the journal recorded is the same file now: same size
+    and sampled digest (and, for the ``.cmcr``/``.cmtr``, the same MCS ``ID.InstanceID``),
+    wherever it lies. A recorded input is looked for where the plan now points (the same
+    recordings under another mount point or through a symlink match), after *path_map*
+    (``OLD=NEW`` items) is applied.
     """
+    from txpipe.core.journal import encode_param
+
+    pmap = path_map if (not path_map or isinstance(path_map[0], tuple)) else parse_path_map(path_map)  # type: ignore[arg-type]
     out = Path(cfg.out)
     if not out.exists():
-        return False, "no output yet"
+        return OutputCheck(False, "no output yet")
     try:
         opened = store.open_file(out)
     except (OSError, TxpipeError) as exc:
-        return False, f"existing output unusable ({exc})"
+        return OutputCheck(False, f"existing output unusable ({exc})")
     try:
-        done = [(e.step, e.step_version, e.params) for e in opened.journal.entries]
+        entries = opened.journal.entries
+        sys_meta = {}
+        for kind in ("cmcr", "cmtr"):
+            node = opened.tree.node(f"metadata/sys_meta/{kind}")
+            value = node.materialize() if isinstance(node, Leaf) else None
+            sys_meta[kind] = value.get("ID.InstanceID") if isinstance(value, dict) else None
+    except Exception as exc:  # a file we cannot read the journal/metadata of is not "done"
+        return OutputCheck(False, f"existing output unusable ({type(exc).__name__}: {exc})")
     finally:
         opened.source.close()
     try:
         import_plugins(cfg.plugins)
-        wanted = [p.key() for p in build_plan(cfg)]
+        plan = build_plan(cfg)
     except TxpipeError as exc:
-        return False, f"cannot plan ({exc})"
-    if done == wanted:
-        return True, "output complete with a matching journal"
-    return False, "existing output's journal differs from the requested steps/parameters"
+        return OutputCheck(False, f"cannot plan ({exc})")
+    if len(entries) != len(plan):
+        return OutputCheck(False, "existing output's journal differs from the requested steps/parameters")
+    for e, planned in zip(entries, plan):
+        name, version, params = planned.key()
+        if (e.step, e.step_version) != (name, version) or not params_match_but_paths(e.params, params):
+            return OutputCheck(False, "existing output's journal differs from the requested steps/parameters")
+    changed = [d for _, d in changed_inputs(entries, [encode_param(p.params) for p in plan], pmap)]
+    from txpipe.mcs.reader import instance_id
+
+    for kind, path in (("cmcr", cfg.cmcr), ("cmtr", cfg.cmtr)):
+        recorded = sys_meta.get(kind)
+        if recorded and not changed:
+            now = instance_id(path)
+            if now is not None and now != recorded:
+                changed.append(f"{path}: MCS InstanceID {recorded} -> {now}")
+    if changed:
+        return OutputCheck(False, "redone: inputs changed (" + "; ".join(changed[:3]) +
+                           (f"; and {len(changed) - 3} more" if len(changed) > 3 else "") + ")", True)
+    return OutputCheck(True, "output complete with a matching journal and unchanged inputs")
+
+
+def completed_output(cfg: RunConfig, path_map: PathMap | Sequence[str] = ()) -> tuple[bool, str]:
+    """``(done, reason)`` of :func:`check_output`."""
+    chk = check_output(cfg, path_map)
+    return chk.done, chk.reason
 
 
 # --- running -----------------------------------------------------------------------------------
@@ -244,12 +351,24 @@ def run_task(task: Task) -> Outcome:
     except ConfigurationError:
         did = str(cfg.dataset_id or Path(cfg.cmtr).stem)
     t0 = time.perf_counter()
+    note = task.note
     try:
+        if not task.force:  # another batch may have finished it since the parent looked
+            with TargetLock(cfg.out):
+                chk = check_output(cfg, task.path_map)
+            if chk.done:
+                return Outcome(did, str(cfg.out), "skipped", message="finished meanwhile (another batch)",
+                               seconds=time.perf_counter() - t0)
+            if chk.inputs_changed:
+                note = chk.reason
         with progress_disabled() if multiprocessing.parent_process() is not None else contextlib.nullcontext():
             res = run_pipeline(cfg)  # in this process (--workers 1): its bars nest under the batch bar
+    except LockedError as exc:
+        msg = f"in progress elsewhere: {exc.holder}" if getattr(exc, "holder", "") else "in progress elsewhere"
+        return Outcome(did, str(cfg.out), "elsewhere", "LockedError", msg, time.perf_counter() - t0)
     except Exception as exc:  # failures are data (module docstring); the type and message are kept
         return Outcome(did, str(cfg.out), "failed", type(exc).__name__, _one_line(exc), time.perf_counter() - t0)
-    return Outcome(res.dataset_id, str(res.path), "ok", seconds=time.perf_counter() - t0)
+    return Outcome(res.dataset_id, str(res.path), "ok", message=note, seconds=time.perf_counter() - t0)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -272,12 +391,43 @@ def configs_for(recordings: Sequence[Recording], out_dir: str | os.PathLike[str]
     return cfgs
 
 
+class BatchInterrupted(KeyboardInterrupt):
+    """Raised in the batch process by SIGINT/SIGTERM while a batch runs (see :func:`run_batch`)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _stop_on_signals() -> Iterator[None]:
+    """SIGINT/SIGTERM raise :class:`BatchInterrupted` (once; later ones are ignored while the
+    batch cleans up). Only in the main thread, where Python delivers signals."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    sigs = (signal.SIGINT, signal.SIGTERM)
+
+    def handler(signum: int, frame: object) -> None:
+        for sg in sigs:
+            signal.signal(sg, signal.SIG_IGN)
+        raise BatchInterrupted(signum)
+
+    old = {sg: signal.signal(sg, handler) for sg in sigs}
+    try:
+        yield
+    finally:
+        for sg, h in old.items():
+            signal.signal(sg, h)
+
+
 def run_batch(
     recordings: Sequence[Recording],
     out_dir: str | os.PathLike[str],
     *,
     executor: Executor | None = None,
     force: bool = False,
+    path_map: PathMap | Sequence[str] = (),
     log_json: bool | None = None,
     log_level: str | None = None,
     **options: Any,
@@ -290,54 +440,89 @@ def run_batch(
         out_dir: output folder (created if missing).
         executor: default :class:`~txpipe.runner.executors.SerialExecutor`.
         force: redo recordings whose output is already complete.
+        path_map: ``OLD=NEW`` items for input files recorded in existing outputs under another
+            path (see :func:`check_output`).
         log_json, log_level: logging setup passed to worker processes.
         **options: batch-wide :class:`~txpipe.runner.pipeline.RunConfig` fields (``playlist``,
             ``pad_margin``, ``features``, ``defer`` …); a CSV column overrides them per recording.
 
     Returns:
-        A :class:`BatchReport` with one :class:`Outcome` per recording, in input order.
+        A :class:`BatchReport` with one :class:`Outcome` per recording, in input order. When
+        SIGINT or SIGTERM arrives (in the main thread), queued recordings are cancelled, running
+        ones stopped, and the report comes back with ``interrupted`` set to the signal's name
+        instead of an exception, so that the caller can print what was done.
     """
     t0 = time.perf_counter()
     check_options(**options)  # batch-wide mistakes fail once, before any recording
     executor = executor or SerialExecutor()
+    pmap = parse_path_map(path_map) if path_map and not isinstance(path_map[0], tuple) else tuple(path_map)  # type: ignore[arg-type]
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     log = structlog.get_logger("txpipe")
     results: dict[int, Outcome] = {}
     pending: list[tuple[int, Task]] = []
-    for i, (rec, cfg) in enumerate(zip(recordings, configs_for(recordings, out_dir, options))):
-        if rec.problem is not None:
-            results[i] = Outcome(rec.dataset_id, str(cfg.out), "failed", "InputFileError", rec.problem)
-            log.error("recording_failed", dataset_id=rec.dataset_id, error_type="InputFileError", reason=rec.problem)
-            continue
-        if not force:
-            done, why = completed_output(cfg)
-            if done:
-                results[i] = Outcome(rec.dataset_id, str(cfg.out), "skipped", message=why)
-                log.info("recording_skipped", dataset_id=rec.dataset_id, path=str(cfg.out), reason=why)
-                continue
+    interrupted: str | None = None
+    cfgs = configs_for(recordings, out_dir, options)
+    with _stop_on_signals():
         try:
-            import_plugins(cfg.plugins)
-            prepare(cfg)  # a bad parameter or input fails this recording before any step runs
-        except (TxpipeError, OSError) as exc:
-            results[i] = Outcome(rec.dataset_id, str(cfg.out), "failed", type(exc).__name__, _one_line(exc))
-            log.error("recording_failed", dataset_id=rec.dataset_id, error_type=type(exc).__name__, reason=_one_line(exc))
-            continue
-        pending.append((i, Task(cfg, log_json, log_level)))
-    log.info("batch_started", n_recordings=len(recordings), n_to_run=len(pending),
-             n_skipped=sum(o.status == "skipped" for o in results.values()), executor=executor.describe())
-    with ProgressBar(total=len(pending), desc="batch", unit="recording") as bar:
-        for done in executor.map(run_task, [t for _, t in pending]):
-            i = pending[done.index][0]
-            results[i] = _outcome(done, recordings[i])
-            o = results[i]
-            if o.status == "ok":
-                log.info("recording_done", dataset_id=o.dataset_id, path=o.path, seconds=round(o.seconds, 3))
-            else:
-                log.error("recording_failed", dataset_id=o.dataset_id, error_type=o.error_type, reason=o.message)
-            bar.update(1, postfix=f"{o.dataset_id} {o.status}")
-    report = BatchReport([results[i] for i in sorted(results)], time.perf_counter() - t0, executor.describe())
+            for i, (rec, cfg) in enumerate(zip(recordings, cfgs)):
+                if rec.problem is not None:
+                    results[i] = Outcome(rec.dataset_id, str(cfg.out), "failed", "InputFileError", rec.problem)
+                    log.error("recording_failed", dataset_id=rec.dataset_id, error_type="InputFileError", reason=rec.problem)
+                    continue
+                note = ""
+                if not force:
+                    chk = check_output(cfg, pmap)
+                    if chk.done:
+                        results[i] = Outcome(rec.dataset_id, str(cfg.out), "skipped", message=chk.reason)
+                        log.info("recording_skipped", dataset_id=rec.dataset_id, path=str(cfg.out), reason=chk.reason)
+                        continue
+                    if chk.inputs_changed:
+                        note = chk.reason
+                        log.warning("recording_inputs_changed", dataset_id=rec.dataset_id, path=str(cfg.out), reason=chk.reason)
+                try:
+                    import_plugins(cfg.plugins)
+                    prepare(cfg)  # a bad parameter or input fails this recording before any step runs
+                except (TxpipeError, OSError) as exc:
+                    results[i] = Outcome(rec.dataset_id, str(cfg.out), "failed", type(exc).__name__, _one_line(exc))
+                    log.error("recording_failed", dataset_id=rec.dataset_id, error_type=type(exc).__name__,
+                              reason=_one_line(exc))
+                    continue
+                pending.append((i, Task(cfg, log_json, log_level, force=force, path_map=pmap, note=note)))
+            log.info("batch_started", n_recordings=len(recordings), n_to_run=len(pending),
+                     n_skipped=sum(o.status == "skipped" for o in results.values()), executor=executor.describe())
+            with ProgressBar(total=len(pending), desc="batch", unit="recording") as bar:
+                for done in executor.map(run_task, [t for _, t in pending]):
+                    i = pending[done.index][0]
+                    results[i] = _outcome(done, recordings[i])
+                    o = results[i]
+                    if o.status == "ok":
+                        log.info("recording_done", dataset_id=o.dataset_id, path=o.path, seconds=round(o.seconds, 3))
+                    elif o.status == "failed":
+                        log.error("recording_failed", dataset_id=o.dataset_id, error_type=o.error_type, reason=o.message)
+                    else:
+                        log.info(f"recording_{o.status}", dataset_id=o.dataset_id, path=o.path, reason=o.message)
+                    bar.update(1, postfix=f"{o.dataset_id} {o.status}")
+        except BatchInterrupted as exc:
+            interrupted = signal.Signals(exc.signum).name
+            aborted = dict(getattr(executor, "aborted", {}) or {})
+            for k, (i, task) in enumerate(pending):
+                if i in results:
+                    continue
+                rec = recordings[i]
+                if aborted.get(k) == "cancelled":
+                    results[i] = Outcome(rec.dataset_id, str(task.config.out), "cancelled", interrupted,
+                                         f"not started ({interrupted})")
+                else:
+                    results[i] = Outcome(rec.dataset_id, str(task.config.out), "interrupted", interrupted,
+                                         f"stopped by {interrupted} before it finished; output unchanged")
+            for i, (rec, cfg) in enumerate(zip(recordings, cfgs)):
+                if i not in results:  # interrupted while checking outputs, before submitting
+                    results[i] = Outcome(rec.dataset_id, str(cfg.out), "cancelled", interrupted, f"not started ({interrupted})")
+            log.warning("batch_interrupted", signal=interrupted, interrupted=sum(o.status == "interrupted" for o in results.values()),
+                        cancelled=sum(o.status == "cancelled" for o in results.values()))
+    report = BatchReport([results[i] for i in sorted(results)], time.perf_counter() - t0, executor.describe(), interrupted)
     log.info("batch_finished", ok=report.count("ok"), skipped=report.count("skipped"),
-             failed=report.count("failed"), seconds=round(report.seconds, 3))
+             failed=report.count("failed"), elsewhere=report.count("elsewhere"), seconds=round(report.seconds, 3))
     return report
 
 

@@ -10,8 +10,12 @@ Each subcommand calls one function of :mod:`txpipe.runner.pipeline`, :mod:`txpip
 2     usage error (bad arguments)
 3     ``batch`` finished, but some recordings failed
 4     ``verify`` found differences
-130   interrupted (Ctrl-C)
+130   interrupted (Ctrl-C, SIGINT)
+143   terminated (SIGTERM, e.g. by ``timeout`` or a cluster scheduler)
 ====  ===============================================================
+
+Global options (``-v``, ``-q``, ``--log-json``, ``--debug``, ``--plugin``) go before or after the
+subcommand: ``txpipe -v demo`` and ``txpipe demo -v`` are the same.
 
 Errors print one line, ``txpipe: error: <message>``; ``--debug`` prints the traceback too.
 """
@@ -19,11 +23,14 @@ Errors print one line, ``txpipe: error: <message>``; ``--debug`` prints the trac
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
+from txpipe.core.compression import DEFAULT_LEVEL
 from txpipe.core.replay import verify
 from txpipe.core.step import get_step
 from txpipe.errors import ConfigurationError, TxpipeError
@@ -45,23 +52,44 @@ EXIT_USAGE = 2
 EXIT_BATCH_FAILURES = 3
 EXIT_DIFFERENT = 4
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 
 
 
 # --- parser ------------------------------------------------------------------------------------
 
 
+_GLOBAL_DEFAULTS = {"verbose": 0, "quiet": False, "log_json": False, "debug": False, "plugin": []}
+
+
+def _add_global_options(p: argparse.ArgumentParser, *, suppress: bool) -> None:
+    """The global options; on subcommands (``suppress``) they default to "not given", so that
+    a value given before the subcommand (``txpipe -v demo``) is kept."""
+
+    def d(name: str) -> object:
+        return argparse.SUPPRESS if suppress else _GLOBAL_DEFAULTS[name]
+
+    g = p.add_argument_group("output and logging")
+    g.add_argument("-v", "--verbose", action="count", default=d("verbose"),
+                   help="more log output on stderr (-v: info events, -vv: debug)")
+    g.add_argument("-q", "--quiet", action="store_true", default=d("quiet"), help="only errors; no progress bars")
+    g.add_argument("--log-json", action="store_true", default=d("log_json"),
+                   help="log one JSON object per line (for machines)")
+    g.add_argument("--debug", action="store_true", default=d("debug"), help="print the full traceback of an error")
+    g.add_argument("--plugin", action="append", default=d("plugin"), metavar="MODULE",
+                   help="import MODULE first (registers custom steps); repeatable")
+
+
 def _common() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
-    g = p.add_argument_group("output and logging")
-    g.add_argument("-v", "--verbose", action="count", default=0,
-                   help="more log output on stderr (-v: info events, -vv: debug)")
-    g.add_argument("-q", "--quiet", action="store_true", help="only errors; no progress bars")
-    g.add_argument("--log-json", action="store_true", help="log one JSON object per line (for machines)")
-    g.add_argument("--debug", action="store_true", help="print the full traceback of an error")
-    g.add_argument("--plugin", action="append", default=[], metavar="MODULE",
-                   help="import MODULE first (registers custom steps); repeatable")
+    _add_global_options(p, suppress=True)
     return p
+
+
+def _path_map_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--path-map", action="append", default=[], metavar="OLD=NEW",
+                   help="input files recorded under folder OLD are now under NEW (data moved, or a NAS mounted "
+                   "elsewhere); repeatable")
 
 
 def _features(text: str) -> tuple[str, ...]:
@@ -123,7 +151,22 @@ def _pipeline_options(with_inputs: bool = True) -> argparse.ArgumentParser:
                    f"{get_step('compute_eimage_sta').params['duration_s'].default:g}; implies --eimage)")
     g.add_argument("--immediate", action="store_true",
                    help="commit after every step (classic behaviour) instead of once at the end")
+    g.add_argument("--compress", action="store_const", const=DEFAULT_LEVEL, default=None,
+                   help=f"gzip+shuffle the output's arrays (level {DEFAULT_LEVEL}): a smaller file, a slower commit; "
+                   "the content is the same (docs/performance.md)")
+    g.add_argument("--compress-level", dest="compress", type=_gzip_level, metavar="1-9",
+                   help="--compress with this gzip level (1 fastest, 9 smallest)")
     return p
+
+
+def _gzip_level(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 1 <= n <= 9:
+        raise argparse.ArgumentTypeError(f"gzip level must be 1 to 9, got {n}")
+    return n
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -134,9 +177,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Turn MCS CMOS-MEA retina recordings (.cmcr + .cmtr) into one self-describing HDF5 file each, "
         "through a transactional, journaled pipeline.",
         epilog="Start with 'txpipe demo'. Exit codes: 0 ok, 1 failed, 2 usage, 3 batch with failures, "
-        "4 verify found differences, 130 interrupted. Docs: docs/index.md",
+        "4 verify found differences, 130 interrupted, 143 terminated. Docs: docs/index.md",
     )
     parser.add_argument("--version", action="version", version=f"txpipe {__version__}")
+    _add_global_options(parser, suppress=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("demo", parents=[common], help="make a synthetic recording and run the whole pipeline on it",
@@ -174,10 +218,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out-dir", type=Path, required=True, metavar="OUTDIR", help="output folder")
     p.add_argument("--workers", type=_workers, metavar="N",
                    help="worker processes (default: CPU count; 1 runs in this process)")
-    p.add_argument("--scheduler", metavar="ADDRESS|local",
-                   help="run on Dask: 'local' starts a LocalCluster, an address (tcp://host:8786) connects to a "
-                   "running scheduler (needs pip install 'txpipe[dask]')")
+    p.add_argument("--scheduler", metavar="local|slurm|ADDRESS",
+                   help="run on Dask: 'local' starts a LocalCluster, 'slurm' submits workers as SLURM jobs "
+                   "(dask-jobqueue, configured in ~/.config/dask/jobqueue.yaml; --workers is the most jobs at once), "
+                   "an address (tcp://host:8786) connects to a running scheduler (needs pip install -e '.[dask]')")
     p.add_argument("--force", action="store_true", help="redo recordings whose output is already complete")
+    _path_map_option(p)
     p.set_defaults(func=cmd_batch)
 
     p = sub.add_parser("inspect", parents=[common], help="summarise a txpipe file",
@@ -190,6 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Re-run every step of FILE's journal from its recorded inputs and compare the "
                        "result node by node. Prints IDENTICAL (exit 0) or what differs (exit 4).")
     p.add_argument("file", type=Path, metavar="FILE")
+    _path_map_option(p)
     p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("synth", parents=[common], help="write synthetic recordings",
@@ -259,6 +306,7 @@ def _run_options(args: argparse.Namespace) -> dict[str, object]:
         eimage=bool(args.eimage or args.eimage_seconds is not None),
         eimage_seconds=args.eimage_seconds,
         defer=not args.immediate,
+        compress=args.compress,
         plugins=tuple(args.plugin),
     )
 
@@ -281,9 +329,14 @@ def cmd_batch(args: argparse.Namespace) -> int:
         raise ConfigurationError(f"{args.source}: no recordings found (*.cmcr files, or rows of a cmcr,cmtr CSV)")
     level, log_json = _log_level(args), args.log_json
     with make_executor(workers=args.workers, scheduler=args.scheduler) as ex:
-        report = run_batch(recordings, args.out_dir, executor=ex, force=args.force,
+        link = getattr(ex, "dashboard_link", None)
+        if link:
+            print(f"txpipe: Dask dashboard: {link}", file=sys.stderr, flush=True)
+        report = run_batch(recordings, args.out_dir, executor=ex, force=args.force, path_map=args.path_map,
                            log_json=log_json, log_level=level, **_run_options(args))
     _out(report.table())
+    if report.interrupted:
+        return EXIT_TERMINATED if report.interrupted == "SIGTERM" else EXIT_INTERRUPTED
     return EXIT_BATCH_FAILURES if report.failed else EXIT_OK
 
 
@@ -293,7 +346,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    report = verify(args.file)
+    report = verify(args.file, path_map=args.path_map)
     _out(report.summary())
     return EXIT_OK if report.identical else EXIT_DIFFERENT
 
@@ -330,20 +383,32 @@ def _error(message: str) -> None:
     print(f"txpipe: error: {' '.join(message.split())}", file=sys.stderr, flush=True)
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into an exception so that sessions roll back and the exit code is 143."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise _Terminated()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``txpipe`` console command; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)  # usage errors exit with code 2 here
     debug = args.debug
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-
         configure_logging(json=args.log_json, level=_log_level(args))
         configure_progress(enabled=False if args.quiet else None)
         import_plugins(tuple(args.plugin))
         return int(args.func(args))
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         if debug:
             traceback.print_exc()
+        if isinstance(exc, _Terminated):
+            _error("terminated (SIGTERM)")
+            return EXIT_TERMINATED
         _error("interrupted")
         return EXIT_INTERRUPTED
     except Exception as exc:

@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 
-from txpipe.core.journal import canonical_json
 from txpipe.core import store
 from txpipe.core.journal import JournalEntry
 from txpipe.core.paths import SECTION_TIME, SOURCE_FILES, UNITS, NodePath
@@ -39,6 +38,7 @@ class FileSummary:
     features: dict[str, int]  # feature group name -> number of units that have it
     journal: list[JournalEntry]
     sta_units: int = 0  # units holding at least one features/sta_* group
+    duration_s: float | None = None  # recording length in s (None when load_recording did not run)
     tree_lines: list[str] = field(default_factory=list)
 
 
@@ -118,6 +118,8 @@ def summarize(path: str | os.PathLike[str], *, tree: bool = False, max_units: in
         sections = {}
         if isinstance(sec_node, Group):
             sections = {k: _shape(v) for k, v in sec_node.children.items() if isinstance(v, Leaf)}
+        dur = t.node("metadata/recording_duration_s")
+        duration_s = float(dur.materialize()) if isinstance(dur, Leaf) else None
         src = t.node(SOURCE_FILES)
         source_files = dict(src.attrs) if src is not None else {}
         summary = FileSummary(
@@ -132,6 +134,7 @@ def summarize(path: str | os.PathLike[str], *, tree: bool = False, max_units: in
             features=dict(features),
             journal=list(opened.journal.entries),
             sta_units=sta_units,
+            duration_s=duration_s,
             tree_lines=_tree_lines(t, max_units) if tree else [],
         )
         return summary
@@ -148,20 +151,55 @@ def human_bytes(n: float) -> str:
     raise AssertionError("unreachable")
 
 
-def _params_brief(params: dict[str, Any], width: int = 60) -> str:
-    text = ", ".join(f"{k}={canonical_json(v)}" for k, v in sorted(params.items()))
-    return text if len(text) <= width else text[: width - 1] + "…"
+def human_value(value: Any) -> str:
+    """A journal parameter as a person writes it: ``(-60, 0)``, ``[a, b]``, ``{movie: step_up}``,
+    paths and names without quotes (the journal's own JSON encoding is not shown)."""
+    from txpipe.core.journal import decode_param
+
+    def fmt(v: Any) -> str:
+        if isinstance(v, tuple):
+            return "(" + ", ".join(fmt(x) for x in v) + ("," if len(v) == 1 else "") + ")"
+        if isinstance(v, list):
+            return "[" + ", ".join(fmt(x) for x in v) + "]"
+        if isinstance(v, dict):
+            return "{" + ", ".join(f"{k}: {fmt(x)}" for k, x in v.items()) + "}"
+        if v is None:
+            return "none"
+        return str(v)
+
+    return fmt(decode_param(value))
+
+
+def params_lines(params: dict[str, Any]) -> list[str]:
+    """``name = value`` lines of a step's parameters, in name order (see :func:`human_value`)."""
+    return [f"{k} = {human_value(v)}" for k, v in sorted(params.items())]
 
 
 def journal_table(entries: list[JournalEntry]) -> str:
-    """The journal as a fixed-width table: seq, step, version, seconds, changed nodes, parameters."""
-    rows = [("seq", "step", "ver", "seconds", "changed", "params")]
+    """The journal as a fixed-width table (seq, step, version, seconds, changed nodes), each
+    step followed by its parameters, one per line."""
+    rows = [("#", "step", "version", "seconds", "changed")]
     for e in entries:
-        rows.append((str(e.seq), e.step, e.step_version, f"{e.duration_s:.3f}", str(len(e.changed)), _params_brief(e.params)))
+        rows.append((str(e.seq), e.step, e.step_version, f"{e.duration_s:.3f}", str(len(e.changed))))
     w = [max(len(r[i]) for r in rows) for i in range(5)]
-    return "\n".join(
-        f"  {r[0]:>{w[0]}}  {r[1]:<{w[1]}}  {r[2]:<{w[2]}}  {r[3]:>{w[3]}}  {r[4]:>{w[4]}}  {r[5]}" for r in rows
-    )
+    out = []
+    for k, r in enumerate(rows):
+        out.append(f"  {r[0]:>{w[0]}}  {r[1]:<{w[1]}}  {r[2]:<{w[2]}}  {r[3]:>{w[3]}}  {r[4]:>{w[4]}}")
+        if k:
+            out += [f"  {'':>{w[0]}}    {line}" for line in params_lines(entries[k - 1].params)]
+    return "\n".join(out)
+
+
+NOTATION = (
+    "notes: sections: trials per stimulus movie (each trial is a start/end sample pair); "
+    "changed: data nodes the step added or replaced; version: the step's algorithm version "
+    "(a new version may give other results); seconds: the step's run time."
+)
+"""The legend ``txpipe inspect`` prints under its summary."""
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def format_summary(s: FileSummary) -> str:
@@ -182,7 +220,7 @@ def format_summary(s: FileSummary) -> str:
     else:
         lines.append("units       0")
     if s.sections:
-        lines.append("sections    " + ", ".join(f"{k} {'×'.join(map(str, v))}" for k, v in s.sections.items()))
+        lines.append("sections    " + ", ".join(f"{k} ({_plural(v[0] if v else 0, 'trial')})" for k, v in s.sections.items()))
     else:
         lines.append("sections    none")
     if s.features:
@@ -194,6 +232,7 @@ def format_summary(s: FileSummary) -> str:
     if s.journal:
         lines.append(journal_table(s.journal))
     if s.tree_lines:
-        lines.append("layout")
+        lines.append("layout (dtype and shape of every dataset; one unit shown)")
         lines += [f"  {x}" for x in s.tree_lines]
+    lines.append(NOTATION)
     return "\n".join(lines)

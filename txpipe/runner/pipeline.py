@@ -91,6 +91,8 @@ class RunConfig:
         defer: True: one commit at the end; False: a commit after every step (to
             ``NAME.partial.h5`` while an existing *out* is kept until the run succeeds).
         overwrite: replace an existing *out* (WARNING ``overwrite``); False raises FileExistsError.
+        compress: gzip level (1-9) for the arrays of every commit, or None (the default) for none
+            (:mod:`txpipe.core.compression`; same content, smaller file, slower commit).
         force_overwrite_foreign: replace *out* even if it exists and is not a txpipe file. An
             input of the run is never replaced.
     """
@@ -115,6 +117,7 @@ class RunConfig:
     eimage_seconds: float | None = None
     defer: bool = True
     overwrite: bool = True
+    compress: int | None = None
     force_overwrite_foreign: bool = False
 
     def resolved_dataset_id(self) -> str:
@@ -300,6 +303,13 @@ def run_pipeline(cfg: RunConfig) -> RunResult:
         TxpipeError: a step failed (the output keeps its previous content or stays absent).
         FileExistsError: ``cfg.out`` exists and ``cfg.overwrite`` is False.
     """
+    from txpipe.core.compression import compression
+
+    with compression(cfg.compress):
+        return _run_pipeline(cfg)
+
+
+def _run_pipeline(cfg: RunConfig) -> RunResult:
     import_plugins(cfg.plugins)
     plan = prepare(cfg)
     names = [p.name for p in plan]
@@ -363,18 +373,38 @@ def _run_inputs(cfg: RunConfig) -> list[tuple[str, Path]]:
 
 
 def _resume(cfg: RunConfig, plan: tuple[PlannedStep, ...]) -> PipelineSession:
-    """Load ``cfg.resume_from`` (lazily, deferred) after checking that its journal is a prefix of *plan*."""
+    """
+    Load ``cfg.resume_from`` (lazily, deferred) after checking that its journal is a prefix of
+    *plan* (same steps, versions and parameters; paths may differ when the files they name hold
+    the same content). Steps whose recorded input files changed since are redone: the session is
+    rolled back to before the first of them (or started afresh when that cannot be undone).
+    """
+    from txpipe.core.relocate import changed_inputs, params_match_but_paths
+    from txpipe.errors import UndoError
+
     s = PipelineSession.load(Path(cfg.resume_from), defer=True)  # type: ignore[arg-type]
     done = s.journal
     if len(done) > len(plan):
         raise ConfigurationError(f"{cfg.resume_from}: has {len(done)} steps, more than the {len(plan)} planned")
     for e, planned in zip(done, plan):
         name, version, params = planned.key()
-        if (e.step, e.step_version, e.params) != (name, version, params):
+        if (e.step, e.step_version) != (name, version) or not params_match_but_paths(e.params, params):
             raise ConfigurationError(
                 f"{cfg.resume_from}: step #{e.seq} is {e.step!r} v{e.step_version} with params {e.params}, "
                 f"but this run plans {name!r} v{version} with {params}; cannot resume from it"
             )
+    stale = changed_inputs(done, [p.key()[2] for p in plan[: len(done)]])
+    if stale:
+        first = min(k for k, _ in stale)
+        structlog.get_logger("txpipe").warning(
+            "resume_inputs_changed", path=str(cfg.resume_from), redone_from=done[first].step,
+            changed=[d for _, d in stale][:5])
+        try:
+            s.undo(len(done) - first)
+        except UndoError:  # loaded steps that replaced values cannot be undone: start afresh
+            s.discard()
+            s = PipelineSession(cfg.resolved_dataset_id())
+            s._write_through = False
     return s
 
 

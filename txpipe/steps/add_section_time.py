@@ -1,5 +1,5 @@
 """
-Step 2, ``add_section_time``: movie sections from the playlist (SPEC §5.2, lab §2.3).
+Step 2, ``add_section_time``: movie sections from the playlist (the lab's frame arithmetic).
 
 For every movie of the playlist (repeated ``repeats`` times) the lab's frame arithmetic gives
 ``[content_start − pre_margin, content_start + L + post_margin + 1]`` in display frames; the

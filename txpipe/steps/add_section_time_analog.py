@@ -1,5 +1,5 @@
 """
-Step 2b, ``add_section_time_analog``: sections from light steps on the light reference (lab §2.4).
+Step 2b, ``add_section_time_analog``: sections from light steps on the light reference.
 
 Onsets are rising edges of ``raw_ch1``: sample-to-sample increases above ``threshold`` (ADC
 counts, the lab's unit), grouped per edge, reported at the edge's first high sample (the lab

@@ -6,7 +6,7 @@ attribute), and the group ``units/{id}/features/{name}`` carries ``extractor_ver
 ``params`` (canonical JSON of the extractor's full parameter set) and ``inputs_digest`` (a digest
 of the input values the result was computed from).
 
-Caching (lab-pipeline.md W-C3/W-C6): a unit's feature is recomputed unless its group already
+Caching: a unit's feature is recomputed unless its group already
 holds the same ``extractor_version``, ``params`` *and* ``inputs_digest``; ``force=True``
 recomputes everything. A step either applies all its results or none (the session applies its
 changes atomically), so a half-written feature never counts as cached.

@@ -1,5 +1,5 @@
 """
-Step 1, ``load_recording``: a ``.cmcr`` + ``.cmtr`` pair into the state (SPEC §5.1, §6).
+Step 1, ``load_recording``: a ``.cmcr`` + ``.cmtr`` pair into the state (layout: ``docs/layout.md``).
 
 Writes (replacing any previous recording data wholesale): ``/units/{unit_id}`` (attrs row, col,
 sensor_id, unit_num, spike_count, n_excluded_peaks; leaves spike_times uint64 samples, waveform

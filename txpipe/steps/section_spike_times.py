@@ -1,11 +1,11 @@
 """
-Step 3, ``section_spike_times``: spikes per trial of each sectioned movie (SPEC §5.3, lab §3).
+Step 3, ``section_spike_times``: spikes per trial of each sectioned movie.
 
 Trial boundaries of a playlist movie come from its stimulus JSON config (display frames from the
 movie's first content frame, :mod:`txpipe.mcs.stimulus_config`), the content start being the first
 frame of the section plus the ``pre_margin_frame_num`` that ``add_section_time`` actually used
-(stored on the section, W-D10). Any occurrence of a repeated movie can be chosen, or all of them
-(W-D11); a trial past the last display frame is an error, never a saturated boundary. For an
+(stored on the section). Any occurrence of a repeated movie can be chosen, or all of them;
+a trial past the last display frame is an error, never a saturated boundary. For an
 analog section (``add_section_time_analog``) each section row is one trial.
 
 Per unit and movie it writes ``/units/{id}/spike_times_sectioned/{movie}/`` with
