@@ -8,7 +8,8 @@ ignored" when it frees an object. A :class:`CheckedFile` sits between HDF5 (h5py
 driver) and the operating system and keeps the *first* OS error (ENOSPC, EFBIG, EIO …) it
 sees. From then on it refuses every further write and flush without touching the disk, so a
 failed commit stops at its first error; the commit asks :meth:`CheckedFile.check` before it
-trusts the file. Short writes are completed or turned into errors, never dropped.
+trusts the file. Short writes are completed or turned into errors, never dropped; read errors
+are kept the same way.
 """
 
 from __future__ import annotations
@@ -72,7 +73,10 @@ class CheckedFile(io.RawIOBase):
         return True
 
     def readinto(self, b: Any) -> int:
-        return self._raw.readinto(b)
+        try:
+            return self._raw.readinto(b)
+        except OSError as exc:  # HDF5 reads back what it wrote (metadata): an I/O error fails the commit too
+            raise self._fail(exc) from exc
 
     def write(self, b: Any) -> int:
         self._refuse()

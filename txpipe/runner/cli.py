@@ -257,6 +257,10 @@ def build_parser() -> argparse.ArgumentParser:
                        "frame edges and sections, per-unit waveform/raster/STA, feature summaries.")
     add_report_arguments(p)
     p.set_defaults(func=cmd_report)
+
+    from txpipe.export.cli import add_export_parser  # light import: pynwb loads only when exporting
+
+    add_export_parser(sub, common)
     return parser
 
 

@@ -107,6 +107,16 @@ def _check_window(v: Any) -> None:
     _k.check_window_range(v)
 
 
+def check_sensor_stream(cmcr_path: str | os.PathLike[str]) -> None:
+    """Before a run: the ``.cmcr`` has a readable sensor stream (opened, nothing read).
+
+    Raises:
+        McsFileError, McsFormatError: missing file, or no (frames, 65, 65) sensor stream.
+    """
+    with mcs.open_sensor_stream(cmcr_path):
+        pass
+
+
 def memory_bytes(chunk_samples: int, overlap_samples: int, n_units: int, width: int, channels: int = mcs.N_SENSORS) -> int:
     """Upper bound of the step's working memory beyond the state (bytes), for the pure-numpy path:
     the int16 read block (2 B per channel-sample of the chunk), the float32 filter buffer (4 B per
@@ -397,5 +407,5 @@ load_recording_with_eimage_sta.__signature__ = inspect.Signature(  # type: ignor
     + list(compute_eimage_sta_step.signature.parameters.values()))
 
 
-__all__ = ["EImageResult", "compute_eimage_sta", "compute_eimage_sta_step", "load_recording_with_eimage_sta",
+__all__ = ["EImageResult", "check_sensor_stream", "compute_eimage_sta", "compute_eimage_sta_step", "load_recording_with_eimage_sta",
            "memory_bytes"]
