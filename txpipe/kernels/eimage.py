@@ -366,6 +366,9 @@ def stream_eimage(
 
 SUB_ROWS = 8192
 """Rows per in-cache sub-chunk of the fused numba kernel (each has its own backward overlap)."""
+STREAM_ROWS = 2 * SUB_ROWS
+"""Rows the numba path reads and processes per kernel call (at most ``chunk_samples``): a small
+buffer reused for the whole window (0.16 GB for the 65 × 65 chip incl. the overlap)."""
 FUSED_BLOCK = 128
 """Channels per in-cache tile of the fused numba kernel."""
 
@@ -402,16 +405,17 @@ def _stream_fused(read: BlockReader, read_into: Callable[[int, int, np.ndarray],
         t_read += time.perf_counter() - t0
         return x
 
-    head = get(0, pad + 1).astype(np.float64)
+    head_raw = get(0, pad + 1)
+    head = head_raw.astype(np.float64)
     pre = 2.0 * head[0] - head[pad:0:-1]
     zf = np.ascontiguousarray(zi[:, :, None] * pre[0][None, None, :])
     if pad:
         nb["filter_rows"](pre, np.empty_like(pre), sos, zf, False)
-    first_block = get(0, min(n, chunk + overlap))
-    raw = np.empty((min(n, chunk + overlap), n_channels), first_block.dtype)
-    raw[: first_block.shape[0]] = first_block
-    del first_block
-    have = raw.shape[0]  # rows of raw filled, from window row a
+    # the kernel works through sub-chunks anyway, so stream in STREAM_ROWS-row steps into one small
+    # reused buffer: a fresh multi-GB buffer costs more in page faults than reading it from the page cache
+    chunk = min(chunk, STREAM_ROWS)
+    raw = np.empty((min(n, chunk + overlap), n_channels), head_raw.dtype)
+    have = 0  # rows of raw filled, from window row a
     a = 0
     while True:
         e = min(n, a + chunk + overlap)
