@@ -98,13 +98,29 @@ def test_numpy_and_numba_kernels_agree_with_scipy() -> None:
     n, c = 6000, 23
     x = (rng.normal(0, 15, (n, c)) + rng.integers(-1500, 1500, c) + np.linspace(0, 200, n)[:, None]).astype(np.int16)
     hp = ke.design_highpass(FS, 100.0, 2)
-    y = signal.sosfiltfilt(hp.sos, x.astype(np.float64), axis=0)
+    y = signal.sosfiltfilt(signal.butter(2, 100.0 / (FS / 2), "high", output="sos"), x.astype(np.float64), axis=0)
     spikes = [np.array([-LO, 100, 2999, 3000, n - HI]), np.array([50, 51, 4000])]
     want = np.stack([sum(y[s + LO:s + HI] for s in sp) for sp in spikes])
     for kernel, chunks in (("numba", (300, 1000, 2500, n)), ("numpy", (2500, n))):
         for chunk in chunks:
             got = ke.stream_eimage(lambda a, b: x[a:b], n, c, spikes, (LO, HI), hp, chunk, kernel=kernel).sums
             assert np.abs(got - want).max() <= 1e-6 * np.abs(want).max(), (kernel, chunk)
+
+
+@pytest.mark.parametrize("order", [1, 2, 3, 4, 5, 8])
+@pytest.mark.parametrize("cutoff", [1.0, 100.0, 300.0, 2000.0])
+def test_highpass_design_is_scipys(order: int, cutoff: float) -> None:
+    hp = ke.design_highpass(FS, cutoff, order)
+    sos = signal.butter(order, cutoff / (FS / 2), "high", output="sos")
+    assert np.allclose(hp.sos, sos, rtol=1e-10, atol=1e-12)
+    assert np.allclose(hp.zi, signal.sosfilt_zi(sos), rtol=1e-6, atol=1e-9)
+    # scipy's default padlen: the same odd extension at both window edges
+    x = np.random.default_rng(order).normal(size=(hp.padlen + 1,))
+    signal.sosfiltfilt(sos, x)  # accepts padlen = len - 1 ...
+    with pytest.raises(ValueError):
+        signal.sosfiltfilt(sos, x[:-1])  # ... and not one sample less
+    r = np.abs(signal.sos2zpk(sos)[1]).max()
+    assert r ** (hp.overlap - 64) < 1e-13
 
 
 def test_planted_soma_and_axon_delays(rec, session) -> None:

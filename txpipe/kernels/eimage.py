@@ -107,15 +107,15 @@ def design_highpass(fs_hz: float, cutoff_hz: float, order: int) -> HighPass:
     Raises:
         ParameterError: cutoff not in (0, fs/2), order not a positive integer.
     """
-    from scipy import signal
+    from txpipe.kernels.butter import butter_highpass, sosfilt_zi
 
     if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or order < 1:
         raise ParameterError(f"filter_order must be a positive integer, got {order!r}")
     nyq = fs_hz / 2.0
     if not (isinstance(cutoff_hz, (int, float, np.floating)) and 0 < float(cutoff_hz) < nyq):
         raise ParameterError(f"cutoff_hz must be in (0, {nyq:g}) Hz (half the sampling rate), got {cutoff_hz!r}")
-    sos = np.ascontiguousarray(signal.butter(int(order), float(cutoff_hz) / nyq, "high", output="sos"), np.float64)
-    zi = np.ascontiguousarray(signal.sosfilt_zi(sos), np.float64)
+    sos = np.ascontiguousarray(butter_highpass(int(order), float(cutoff_hz) / nyq)[0], np.float64)
+    zi = np.ascontiguousarray(sosfilt_zi(sos), np.float64)
     # scipy sosfiltfilt's default padlen (signal/_signaltools.py)
     ntaps = 2 * len(sos) + 1
     ntaps -= min(int((sos[:, 2] == 0).sum()), int((sos[:, 5] == 0).sum()))
@@ -130,9 +130,7 @@ def overlap_samples(sos: np.ndarray, tol: float = OVERLAP_TOL) -> int:
     radius, ``k`` the number of sections sharing it); the returned ``L`` satisfies
     ``L**(k-1) r**L < tol`` with a 25 % margin, plus 64 samples.
     """
-    from scipy import signal
-
-    _, p, _ = signal.sos2zpk(sos)
+    p = np.concatenate([np.roots(sec[3:]) for sec in np.asarray(sos, np.float64)]) if len(sos) else np.zeros(0)
     r = float(np.max(np.abs(p))) if p.size else 0.0
     if r <= 0.0:
         return 64
@@ -409,8 +407,8 @@ def _stream_fused(read: BlockReader, read_into: Callable[[int, int, np.ndarray],
     head = head_raw.astype(np.float64)
     pre = 2.0 * head[0] - head[pad:0:-1]
     zf = np.ascontiguousarray(zi[:, :, None] * pre[0][None, None, :])
-    if pad:
-        nb["filter_rows"](pre, np.empty_like(pre), sos, zf, False)
+    if pad:  # a few rows: numpy, which spares loading a second compiled kernel (~0.3 s)
+        _filter_rows_numpy(pre, np.empty_like(pre), sos, zf, False)
     # the kernel works through sub-chunks anyway, so stream in STREAM_ROWS-row steps into one small
     # reused buffer: a fresh multi-GB buffer costs more in page faults than reading it from the page cache
     chunk = min(chunk, STREAM_ROWS)
