@@ -38,7 +38,7 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,7 @@ from txpipe.version import __version__
 from txpipe.report.data import ReportData, _session_and_path, _unit_table
 from txpipe.report.draw import DPI  # noqa: F401  (a public name of the former single module)
 from txpipe.report.features import _features
+from txpipe.report.index import render_index
 from txpipe.report.overview import CHIP_SIDE, _chip_map, _light_reference, _light_templates  # noqa: F401
 from txpipe.report.page import _header, _journal, _page
 from txpipe.report.units import UNITS_PER_PAGE, _units
@@ -121,6 +122,16 @@ def report(source: Any, out_path: str | os.PathLike[str] | None = None, *, max_u
     return render_report(source, out_path, max_units=max_units)
 
 
+def report_index(sources: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[str], *,
+                 max_units: int | None = None, pages: bool = True) -> Path:
+    """
+    ``txpipe report DIR`` / several files: ``out_dir/index.html``, one row per recording with its
+    key numbers and a link to its page, and (with *pages*) one page per recording drawn by
+    :func:`render_report`. See :mod:`txpipe.report.index` and ``docs/report.md``.
+    """
+    return render_index(sources, out_dir, render_page=render_report, max_units=max_units, pages=pages)
+
+
 # --- command line (wired into txpipe.runner.cli as ``txpipe report``) ------------------------------------
 
 
@@ -145,12 +156,11 @@ def run_report(args: argparse.Namespace) -> int:
     if len(files) == 1 and not files[0].is_dir():
         out = render_report(files[0], args.output, max_units=args.max_units)
     else:
-        from txpipe.report.index import render_index
-
         default = files[0] / "report" if len(files) == 1 else Path("txpipe-report")
-        out = render_index(files, args.output or default, max_units=args.max_units, pages=not args.index_only)
+        out = report_index(files, args.output or default, max_units=args.max_units, pages=not args.index_only)
     sys.stdout.write(f"report: {out} ({time.perf_counter() - t0:.1f} s)\n")
     return 0
 
 
-__all__ = ["SECTION_IDS", "UNITS_PER_PAGE", "add_report_arguments", "render_report", "report", "run_report"]
+__all__ = ["SECTION_IDS", "UNITS_PER_PAGE", "add_report_arguments", "render_report", "report", "report_index",
+           "run_report"]

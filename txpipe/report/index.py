@@ -16,10 +16,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from collections.abc import Callable
+
 import structlog
 
 from txpipe.errors import ConfigurationError
 from txpipe.report.page import _CSS
+from txpipe.runner.inspect import human_bytes, summarize
+from txpipe.runner.progress import ProgressBar
+from txpipe.version import __version__
 
 
 @dataclass(frozen=True)
@@ -71,8 +76,6 @@ def collect(sources: Sequence[str | os.PathLike[str]]) -> list[Path]:
 
 
 def _row(h5: Path, page: str | None) -> IndexRow:
-    from txpipe.runner.inspect import summarize
-
     s = summarize(h5)
     return IndexRow(
         file=h5, page=page, dataset_id=str(s.root_attrs.get("dataset_id") or h5.stem),
@@ -84,9 +87,6 @@ def _row(h5: Path, page: str | None) -> IndexRow:
 
 
 def _index_html(rows: list[IndexRow], title: str, seconds: float) -> str:
-    from txpipe import __version__
-    from txpipe.runner.inspect import human_bytes
-
     head = ("<tr><th>recording</th><th>duration</th><th>units</th><th>spikes</th><th>trials per stimulus</th>"
             "<th>STA units</th><th>features</th><th>steps</th><th>size</th><th>written (UTC)</th><th>file</th></tr>")
     body = []
@@ -119,23 +119,22 @@ def _index_html(rows: list[IndexRow], title: str, seconds: float) -> str:
 
 
 def render_index(sources: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[str], *,
-                 max_units: int | None = None, pages: bool = True) -> Path:
+                 render_page: Callable[..., Path], max_units: int | None = None, pages: bool = True) -> Path:
     """
     Write ``out_dir/index.html`` over the recordings in *sources* and, with *pages*, one report
-    page per recording (``out_dir/{file stem}.html``).
+    page per recording (``out_dir/{file stem}.html``). Use it through
+    :func:`txpipe.report.report_index`, which supplies the page renderer.
 
     Args:
         sources: txpipe files and/or folders holding them (see :func:`collect`).
         out_dir: where the pages go (created).
+        render_page: ``render_page(h5, out_html, max_units=...)`` draws one recording's page.
         max_units: per-unit panels drawn on each recording's page (None: all).
         pages: False writes the index only (fast; rows then link to nothing).
 
     Returns:
         The path of ``index.html``.
     """
-    from txpipe.report import render_report
-    from txpipe.runner.progress import ProgressBar
-
     t0 = time.perf_counter()
     files = collect(sources)
     out = Path(out_dir)
@@ -148,7 +147,7 @@ def render_index(sources: Sequence[str | os.PathLike[str]], out_dir: str | os.Pa
             try:
                 row = _row(h5, page)
                 if pages:
-                    render_report(h5, out / page, max_units=max_units)  # type: ignore[operator]
+                    render_page(h5, out / page, max_units=max_units)  # type: ignore[operator]
             except Exception as exc:  # one unreadable file is a row of the index, not the end of it
                 row = IndexRow(file=h5, page=None, dataset_id=h5.stem, error=f"{type(exc).__name__}: {exc}")
                 log.warning("report_recording_failed", path=str(h5), error=row.error)

@@ -41,10 +41,12 @@ from typing import Any
 import structlog
 
 from txpipe.core import store
+from txpipe.core.journal import encode_param
 from txpipe.core.locking import TargetLock
 from txpipe.core.tree import Leaf
 from txpipe.core.relocate import PathMap, changed_inputs, params_match_but_paths, parse_path_map
 from txpipe.errors import ConfigurationError, InputFileError, LockedError, TxpipeError
+from txpipe.mcs.reader import instance_id
 from txpipe.runner.executors import Completed, Executor, SerialExecutor
 from txpipe.log import configure_logging
 from txpipe.core.dataset_id import dataset_id_for
@@ -282,8 +284,6 @@ def check_output(cfg: RunConfig, path_map: PathMap | Sequence[str] = ()) -> Outp
     recordings under another mount point or through a symlink match), after *path_map*
     (``OLD=NEW`` items) is applied.
     """
-    from txpipe.core.journal import encode_param
-
     pmap = parse_path_map(path_map)
     out = Path(cfg.out)
     if not out.exists():
@@ -315,8 +315,6 @@ def check_output(cfg: RunConfig, path_map: PathMap | Sequence[str] = ()) -> Outp
         if (e.step, e.step_version) != (name, version) or not params_match_but_paths(e.params, params):
             return OutputCheck(False, "existing output's journal differs from the requested steps/parameters")
     changed = [d for _, d in changed_inputs(entries, [encode_param(p.params) for p in plan], pmap)]
-    from txpipe.mcs.reader import instance_id
-
     for kind, path in (("cmcr", cfg.cmcr), ("cmtr", cfg.cmtr)):
         recorded = sys_meta.get(kind)
         if recorded and not changed:

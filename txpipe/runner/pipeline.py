@@ -23,8 +23,10 @@ from typing import Any
 
 import structlog
 
-from txpipe.errors import ConfigurationError
+from txpipe.errors import ConfigurationError, UndoError
+from txpipe.core.compression import compression
 from txpipe.core.journal import encode_param
+from txpipe.core.relocate import changed_inputs, params_match_but_paths
 from txpipe.mcs.playlist import read_playlists
 from txpipe.core import store
 from txpipe.core.dataset_id import dataset_id_for
@@ -303,8 +305,6 @@ def run_pipeline(cfg: RunConfig) -> RunResult:
         TxpipeError: a step failed (the output keeps its previous content or stays absent).
         FileExistsError: ``cfg.out`` exists and ``cfg.overwrite`` is False.
     """
-    from txpipe.core.compression import compression
-
     with compression(cfg.compress):
         return _run_pipeline(cfg)
 
@@ -379,9 +379,6 @@ def _resume(cfg: RunConfig, plan: tuple[PlannedStep, ...]) -> PipelineSession:
     the same content). Steps whose recorded input files changed since are redone: the session is
     rolled back to before the first of them (or started afresh when that cannot be undone).
     """
-    from txpipe.core.relocate import changed_inputs, params_match_but_paths
-    from txpipe.errors import UndoError
-
     s = PipelineSession.load(Path(cfg.resume_from), defer=True)  # type: ignore[arg-type]
     done = s.journal
     if len(done) > len(plan):
