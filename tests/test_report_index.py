@@ -10,8 +10,7 @@ import pytest
 
 from txpipe.runner.batch import discover, run_batch, synth_recordings
 from txpipe.runner.cli import main
-from txpipe.report import report_index as render_index
-from txpipe.report.index import collect
+from txpipe.report.index import collect, render_index
 
 
 @pytest.fixture(scope="module")

@@ -41,11 +41,13 @@ import numpy as np
 from h5py._objects import ObjectID
 
 from txpipe.core import compression
+from txpipe.core.paths import CF_UNITS
 from txpipe.errors import UnsupportedValueError
 
 TYPE_ATTR = "txpipe_type"
 KEYS_ATTR = "txpipe_keys"
 ATTR_TYPES_ATTR = "txpipe_attr_types"
+OWN_UNITS_ATTR = "txpipe_own_units"
 RESERVED_PREFIX = "txpipe_"
 NUMERIC_KINDS = frozenset("biufc")
 _INT64 = (-(2**63), 2**63 - 1)
@@ -244,14 +246,17 @@ def _is_attrdict(value: Any) -> bool:
     )
 
 
-def write_node(parent: h5py.Group, name: str, value: Any, attrs: dict[str, Any], *, attrdict: bool = True) -> None:
+def write_node(parent: h5py.Group, name: str, value: Any, attrs: dict[str, Any], *, attrdict: bool = True,
+               dims: tuple[str, ...] | None = None, cf_units: str | None = None) -> None:
     """Create *name* under *parent* holding *value* with node attributes *attrs*, and close it.
 
     A dict of scalars goes to the attribute form only when *attrs* is empty (the two sets of
-    attributes must not mix).
+    attributes must not mix). *dims* / *cf_units*: see :func:`write_description`.
     """
     with closing(write_value(parent, name, value, attrdict=attrdict and not attrs)) as obj:
         write_attrs(obj, attrs)
+        if dims is not None or cf_units is not None:
+            write_description(obj, attrs, dims, cf_units)
 
 
 def write_value(parent: h5py.Group, name: str, value: Any, *, attrdict: bool = True) -> h5py.Dataset | h5py.Group:
@@ -383,7 +388,7 @@ def write_attrs(obj: h5py.HLObject, attrs: dict[str, Any]) -> None:
         set_attr(obj, k, v)
 
 
-def attrs_stored_as(oid: Any, attrs: dict[str, Any], markers: dict[str, str] | None = None) -> bool:
+def attrs_stored_as(oid: Any, attrs: dict[str, Any], markers: dict[str, Any] | None = None) -> bool:
     """Whether the object *oid* (low-level id) holds exactly the attributes :func:`write_attrs`
     writes for *attrs* plus the reserved *markers*, values compared byte for byte (strings as
     text)."""
@@ -399,7 +404,7 @@ def attrs_stored_as(oid: Any, attrs: dict[str, Any], markers: dict[str, str] | N
         with closing(aid):
             if aid.shape != arr.shape:
                 return False
-            is_str = isinstance(v, str)
+            is_str = isinstance(v, str) or h5py.check_string_dtype(arr.dtype) is not None  # str, or labels
             tid = aid.get_type()  # compared as HDF5 types: cheaper than building a numpy dtype
             if is_str:
                 if tid.get_class() != h5py.h5t.STRING or not tid.is_variable_str():
@@ -418,6 +423,47 @@ def attrs_stored_as(oid: Any, attrs: dict[str, Any], markers: dict[str, str] | N
     return True
 
 
+def description_attrs(attrs: dict[str, Any], ndim: int, dims: tuple[str, ...] | None,
+                      cf_units: str | None) -> dict[str, Any]:
+    """The attributes :func:`write_description` adds to a dataset of rank *ndim* with node
+    attributes *attrs* (also what a commit's read-back check expects beside them)."""
+    out: dict[str, Any] = {}
+    if cf_units is not None:
+        if "units" not in attrs:
+            out["units"] = cf_units
+        elif attrs["units"] == cf_units:
+            out[OWN_UNITS_ATTR] = np.bool_(True)
+    if dims is not None and ndim == len(dims):  # the attribute HDF5's H5DSset_label writes
+        out["DIMENSION_LABELS"] = np.array(dims, dtype=STR_DTYPE)
+    return out
+
+
+def write_description(obj: h5py.HLObject, attrs: dict[str, Any], dims: tuple[str, ...] | None,
+                      cf_units: str | None) -> None:
+    """Describe a dataset for generic readers: a CF ``units`` attribute *cf_units* (the spelling
+    of its txpipe ``unit``) and HDF5 dimension labels *dims* (readable with h5py's
+    ``ds.dims[i].label``). Reading leaves both out, so the state round-trips exactly: dimension
+    labels are string arrays, which node attributes cannot be, and ``units`` equal to the CF
+    spelling of ``unit`` is derived, unless the node set that ``units`` itself (then
+    ``txpipe_own_units`` marks it). At most one attribute write each."""
+    if not isinstance(obj, h5py.Dataset):
+        return
+    for k, v in description_attrs(attrs, obj.ndim, dims, cf_units).items():
+        set_attr(obj, k, v)
+
+
+def _derived(obj: h5py.HLObject, name: str, value: Any) -> bool:
+    """True for the attributes :func:`write_description` derived (see there)."""
+    if name == "DIMENSION_LABELS":
+        return isinstance(value, np.ndarray) and value.dtype.kind in "OSU"
+    if name == "units" and OWN_UNITS_ATTR not in obj.attrs:
+        unit = obj.attrs.get("unit")
+        unit = unit.decode() if isinstance(unit, bytes) else unit
+        value = value.decode() if isinstance(value, bytes) else value
+        return isinstance(unit, str) and isinstance(value, str) and CF_UNITS.get(unit) == value
+    return False
+
+
 def replace_attrs(obj: h5py.HLObject, attrs: dict[str, Any]) -> None:
     """Make *obj*'s user attributes exactly *attrs* (reserved ``txpipe_type``/``txpipe_keys``
     markers are kept; the recorded Python attribute types are rewritten). A dict stored as
@@ -427,7 +473,7 @@ def replace_attrs(obj: h5py.HLObject, attrs: dict[str, Any]) -> None:
             raise UnsupportedValueError(f"{obj.name}: a dict stored as attributes cannot take node attributes")
         return
     for k in list(obj.attrs):
-        if k == ATTR_TYPES_ATTR or not k.startswith(RESERVED_PREFIX):
+        if k in (ATTR_TYPES_ATTR, OWN_UNITS_ATTR) or not k.startswith(RESERVED_PREFIX):
             del obj.attrs[k]
     write_attrs(obj, attrs)
 
@@ -458,22 +504,29 @@ def check_value(
     same_array: Any,
     *,
     attrdict: bool = True,
+    dims: tuple[str, ...] | None = None,
+    cf_units: str | None = None,
 ) -> bool:
     """
     Whether *name* under the group *gid* (low-level id) holds exactly what :func:`write_node`
-    writes for *value* with node attributes *attrs*: the same objects, markers, attributes and
-    data. ``same_array(dsid, array, attrs, markers)`` compares a dataset with an array.
+    writes for *value* with node attributes *attrs* (and *dims* / *cf_units*): the same objects,
+    markers, attributes and data. ``same_array(dsid, array, attrs, markers)`` compares a dataset
+    with an array.
 
     The reading side of this module's type table, through h5py's low-level API (a fraction of
     the cost of :func:`read_value`), used to check a commit before it is marked complete.
     """
     attrdict = attrdict and not attrs
+    described = {}
+    if (dims is not None or cf_units is not None) and not isinstance(value, (list, tuple, dict)):
+        ndim = value.ndim if isinstance(value, np.ndarray) else int(isinstance(value, bytes))
+        described = description_attrs(attrs, ndim, dims, cf_units)
     if isinstance(value, np.ndarray):
         dsid = _open_dataset(gid, name)
         if dsid is None:
             return False
         with closing(dsid):
-            return bool(same_array(dsid, value, attrs, None))
+            return bool(same_array(dsid, value, attrs, described or None))
     if isinstance(value, (list, tuple, dict)):
         if isinstance(value, (list, tuple)):
             markers = {TYPE_ATTR: "list" if isinstance(value, list) else "tuple"}
@@ -499,9 +552,10 @@ def check_value(
         return False
     with closing(dsid):
         if value is None:
-            return dsid.get_space().get_simple_extent_type() == h5py.h5s.NULL and attrs_stored_as(dsid, attrs, {TYPE_ATTR: "none"})
+            return dsid.get_space().get_simple_extent_type() == h5py.h5s.NULL and \
+                attrs_stored_as(dsid, attrs, {TYPE_ATTR: "none", **described})
         if isinstance(value, np.generic):
-            return bool(same_array(dsid, np.asarray(value), attrs, {TYPE_ATTR: "npscalar"}))
+            return bool(same_array(dsid, np.asarray(value), attrs, {TYPE_ATTR: "npscalar", **described}))
         if isinstance(value, bool):
             arr, tag = np.asarray(value, dtype=np.bool_), "bool"
         elif isinstance(value, int):
@@ -511,9 +565,10 @@ def check_value(
         elif isinstance(value, complex):
             arr, tag = np.asarray(value, dtype=np.complex128), "complex"
         elif isinstance(value, bytes):
-            return bool(same_array(dsid, np.frombuffer(value, dtype=np.uint8), attrs, {TYPE_ATTR: "bytes"}))
+            return bool(same_array(dsid, np.frombuffer(value, dtype=np.uint8), attrs, {TYPE_ATTR: "bytes", **described}))
         elif isinstance(value, str):
-            if h5py.check_string_dtype(dsid.dtype) is None or not attrs_stored_as(dsid, attrs, {TYPE_ATTR: "str"}):
+            if h5py.check_string_dtype(dsid.dtype) is None or \
+                    not attrs_stored_as(dsid, attrs, {TYPE_ATTR: "str", **described}):
                 return False
             got = _scalar_read(dsid, STR_DTYPE)
             if got is None:
@@ -522,7 +577,7 @@ def check_value(
             return (text.decode("utf-8") if isinstance(text, bytes) else text) == value
         else:
             return False
-        return bool(same_array(dsid, arr, attrs, {TYPE_ATTR: tag}))
+        return bool(same_array(dsid, arr, attrs, {TYPE_ATTR: tag, **described}))
 
 
 # --- reading -------------------------------------------------------------------------------------
@@ -545,6 +600,8 @@ def read_attrs(obj: h5py.HLObject) -> dict[str, Any]:
         if k.startswith(RESERVED_PREFIX):
             continue
         v = obj.attrs[k]
+        if k in ("units", "DIMENSION_LABELS") and _derived(obj, k, v):
+            continue
         t = types.get(k)
         if t == "bool":
             v = bool(v)

@@ -28,7 +28,7 @@ from txpipe.core.fingerprint import attrs_digest, value_digest
 from txpipe.errors import CommitError, NotATxpipeFileError, UnsafeTargetError
 from txpipe.version import __version__
 from txpipe.core.journal import Journal
-from txpipe.core.paths import JOURNAL, PIPELINE, NodePath
+from txpipe.core.paths import CF_UNITS, JOURNAL, PIPELINE, NodePath, dimension_labels
 from txpipe.core.tree import Group, Lazy, LazyArray, LazyValue, Leaf, Tree
 
 FORMAT = "txpipe/1"
@@ -208,13 +208,20 @@ def check_target(
 # --- writing -------------------------------------------------------------------------------------
 
 
-def _write_group(dst: h5py.Group, group: Group) -> None:
+def _description(node: Leaf, path: str) -> dict[str, Any]:
+    """CF ``units`` and dimension labels of the dataset at *path* for generic readers (see
+    :func:`codec.write_description`)."""
+    unit = node.attrs.get("unit")
+    return {"dims": dimension_labels(path), "cf_units": CF_UNITS.get(unit) if isinstance(unit, str) else None}
+
+
+def _write_group(dst: h5py.Group, group: Group, base: str = "") -> None:
     """Write *group*'s children under *dst*, closing every object as soon as it is written."""
     for name, node in group.children.items():
         if isinstance(node, Group):
             with codec.closing(dst.create_group(name, track_order=True)) as g:
                 codec.write_attrs(g, node.attrs)
-                _write_group(g, node)
+                _write_group(g, node, f"{base}/{name}")
         elif isinstance(node.value, LazyValue) and node.value.kind == "attrdict" and node.attrs:
             # a dict of scalars stored as attributes, given node attributes since it was loaded:
             # rewrite it in the dataset form so the two sets of attributes do not mix
@@ -222,8 +229,9 @@ def _write_group(dst: h5py.Group, group: Group) -> None:
         elif isinstance(node.value, Lazy):
             with codec.closing(node.value.source.copy_to(node.value.path, dst, name)) as obj:  # type: ignore[attr-defined]
                 codec.replace_attrs(obj, node.attrs)
+                codec.write_description(obj, node.attrs, **_description(node, f"{base}/{name}"))
         else:
-            codec.write_node(dst, name, node.value, node.attrs)
+            codec.write_node(dst, name, node.value, node.attrs, **_description(node, f"{base}/{name}"))
 
 
 def _write_checked(path: Path, mode: str, body: Callable[[h5py.File], None], *, fsync: bool) -> None:
@@ -233,7 +241,16 @@ def _write_checked(path: Path, mode: str, body: Callable[[h5py.File], None], *, 
 
     Stops at the first error: from then on nothing more reaches the disk (no flush), and the
     first OS error is raised (as itself: the caller turns it into a CommitError).
+
+    The whole write holds h5py's global lock: while another thread (a threaded Dask worker
+    committing another recording) holds it, h5py defers closing the identifiers this thread
+    drops, and the open-object check below would see them still open.
     """
+    with h5py._objects.phil:
+        _write_checked_locked(path, mode, body, fsync=fsync)
+
+
+def _write_checked_locked(path: Path, mode: str, body: Callable[[h5py.File], None], *, fsync: bool) -> None:
     cf = CheckedFile(_file_opener(path, "w+b" if mode == "w" else "r+b"), str(path))
     f: h5py.File | None = None
     try:
@@ -360,7 +377,7 @@ class _Comparer:
             return bool(np.array_equal(g[n8 * 8 : nbytes], w[n8 * 8 : nbytes]))
         return True
 
-    def same_dataset(self, dsid: Any, value: np.ndarray, attrs: dict[str, Any], markers: dict[str, str] | None) -> bool:
+    def same_dataset(self, dsid: Any, value: np.ndarray, attrs: dict[str, Any], markers: dict[str, Any] | None) -> bool:
         """Whether the open dataset *dsid* holds exactly *value* with node attributes *attrs* and
         the reserved *markers* (h5py's low-level API: a fraction of the cost of high-level objects)."""
         if dsid.dtype != value.dtype or not codec.attrs_stored_as(dsid, attrs, markers):
@@ -450,7 +467,7 @@ def _verify_group(gid: Any, group: Group, where: str, cmp: _Comparer, root: bool
                 ok = value_digest(codec.read_value(obj)) == value_digest(value)
             ok = ok and (m == "attrdict" or attrs_digest(codec.read_attrs(obj)) == attrs_digest(node.attrs))
         else:
-            ok = codec.check_value(gid, name, value, node.attrs, cmp.same_dataset)
+            ok = codec.check_value(gid, name, value, node.attrs, cmp.same_dataset, **_description(node, path))
         if not ok:
             return f"{path}: differs from the state"
     return None

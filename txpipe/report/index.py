@@ -16,12 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from collections.abc import Callable
-
 import structlog
 
 from txpipe.errors import ConfigurationError
 from txpipe.report.page import _CSS
+from txpipe.report.render import render_report
 from txpipe.runner.inspect import human_bytes, summarize
 from txpipe.runner.progress import ProgressBar
 from txpipe.version import __version__
@@ -119,16 +118,14 @@ def _index_html(rows: list[IndexRow], title: str, seconds: float) -> str:
 
 
 def render_index(sources: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[str], *,
-                 render_page: Callable[..., Path], max_units: int | None = None, pages: bool = True) -> Path:
+                 max_units: int | None = None, pages: bool = True) -> Path:
     """
     Write ``out_dir/index.html`` over the recordings in *sources* and, with *pages*, one report
-    page per recording (``out_dir/{file stem}.html``). Use it through
-    :func:`txpipe.report.report_index`, which supplies the page renderer.
+    page per recording (``out_dir/{file stem}.html``).
 
     Args:
         sources: txpipe files and/or folders holding them (see :func:`collect`).
         out_dir: where the pages go (created).
-        render_page: ``render_page(h5, out_html, max_units=...)`` draws one recording's page.
         max_units: per-unit panels drawn on each recording's page (None: all).
         pages: False writes the index only (fast; rows then link to nothing).
 
@@ -147,7 +144,7 @@ def render_index(sources: Sequence[str | os.PathLike[str]], out_dir: str | os.Pa
             try:
                 row = _row(h5, page)
                 if pages:
-                    render_page(h5, out / page, max_units=max_units)  # type: ignore[operator]
+                    render_report(h5, out / page, max_units=max_units)  # type: ignore[operator]
             except Exception as exc:  # one unreadable file is a row of the index, not the end of it
                 row = IndexRow(file=h5, page=None, dataset_id=h5.stem, error=f"{type(exc).__name__}: {exc}")
                 log.warning("report_recording_failed", path=str(h5), error=row.error)

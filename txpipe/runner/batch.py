@@ -50,6 +50,7 @@ from txpipe.mcs.reader import instance_id
 from txpipe.runner.executors import Completed, Executor, SerialExecutor
 from txpipe.log import configure_logging
 from txpipe.core.dataset_id import dataset_id_for
+from txpipe.mcs.reader import instance_id
 from txpipe.synth import make_recording
 from txpipe.runner.pipeline import RunConfig, build_plan, check_options, import_plugins, prepare, run_pipeline
 from txpipe.runner.progress import ProgressBar, progress_disabled
