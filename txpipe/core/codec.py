@@ -41,6 +41,7 @@ import numpy as np
 from h5py._objects import ObjectID
 
 from txpipe.core import compression
+from txpipe.core.paths import CF_UNITS
 from txpipe.errors import UnsupportedValueError
 
 TYPE_ATTR = "txpipe_type"
@@ -456,8 +457,6 @@ def _derived(obj: h5py.HLObject, name: str, value: Any) -> bool:
     if name == "DIMENSION_LABELS":
         return isinstance(value, np.ndarray) and value.dtype.kind in "OSU"
     if name == "units" and OWN_UNITS_ATTR not in obj.attrs:
-        from txpipe.core.paths import CF_UNITS
-
         unit = obj.attrs.get("unit")
         unit = unit.decode() if isinstance(unit, bytes) else unit
         value = value.decode() if isinstance(value, bytes) else value

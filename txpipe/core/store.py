@@ -241,7 +241,16 @@ def _write_checked(path: Path, mode: str, body: Callable[[h5py.File], None], *, 
 
     Stops at the first error: from then on nothing more reaches the disk (no flush), and the
     first OS error is raised (as itself: the caller turns it into a CommitError).
+
+    The whole write holds h5py's global lock: while another thread (a threaded Dask worker
+    committing another recording) holds it, h5py defers closing the identifiers this thread
+    drops, and the open-object check below would see them still open.
     """
+    with h5py._objects.phil:
+        _write_checked_locked(path, mode, body, fsync=fsync)
+
+
+def _write_checked_locked(path: Path, mode: str, body: Callable[[h5py.File], None], *, fsync: bool) -> None:
     cf = CheckedFile(_file_opener(path, "w+b" if mode == "w" else "r+b"), str(path))
     f: h5py.File | None = None
     try:

@@ -1,13 +1,15 @@
 """
 The ``txpipe export`` command: ``txpipe export nwb FILE.h5|DIR [-o OUT.nwb|OUTDIR] [--metadata M]``.
 
-Kept apart from :mod:`txpipe.runner.cli` so that pynwb is imported only when exporting.
+Kept apart from :mod:`txpipe.runner.cli`; pynwb is imported only when an export runs.
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+
+from txpipe.export.nwb import load_metadata, to_nwb, to_nwb_many
 
 EXIT_OK = 0
 
@@ -17,7 +19,7 @@ def add_export_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]"
     """Add ``export`` (with its ``nwb`` subcommand) to the ``txpipe`` subcommands *sub*."""
     p = sub.add_parser("export", help="export txpipe files to other formats (NWB)",
                        description="Export txpipe files for the tools the field uses. 'txpipe export nwb' writes "
-                       "NWB 2.x (needs pip install 'txpipe[nwb]'); mapping in docs/interop.md.")
+                       "NWB 2.x (needs pip install -e '.[nwb]' in the txpipe clone); mapping in docs/interop.md.")
     fmt = p.add_subparsers(dest="format", metavar="FORMAT", required=True)
     n = fmt.add_parser("nwb", parents=[common], help="write NWB 2.x files (DANDI, Neurosift, matnwb, SpikeInterface)",
                        description="Export one txpipe file, or every *.h5 txpipe file of a folder, to NWB 2.x. "
@@ -34,8 +36,6 @@ def add_export_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 def cmd_export_nwb(args: argparse.Namespace) -> int:
     """Run ``txpipe export nwb``; prints one line per NWB file written."""
-    from txpipe.export.nwb import load_metadata, to_nwb, to_nwb_many
-
     meta = load_metadata(args.metadata)
     src: Path = args.source
     if src.is_dir():

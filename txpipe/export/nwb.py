@@ -25,12 +25,14 @@ import numpy as np
 import structlog
 
 from txpipe.core import atomic, codec
-from txpipe.errors import ExportError, MissingExtraError
+from txpipe.core.store import check_file
+from txpipe.errors import ExportError, MissingExtraError, NotATxpipeFileError
 from txpipe.export.extras import require
 from txpipe.export.source import TxpipeFile, feature_column
 from txpipe.mcs.chip import SENSOR_PITCH_UM, sensor_positions_um, sensor_row_col
 from txpipe.mcs.reader import N_SENSORS
 from txpipe.runner.progress import progress
+from txpipe.version import __version__
 
 log = structlog.get_logger("txpipe")
 
@@ -418,8 +420,6 @@ def build_nwbfile(src: TxpipeFile, meta: Mapping[str, Any]) -> Any:
     from pynwb.image import ImageSeries
     from pynwb.misc import Units
 
-    from txpipe import __version__
-
     where = str(src.path)
     fs = src.fs_hz
     did = src.dataset_id
@@ -577,7 +577,7 @@ def to_nwb(h5: str | Path, nwb: str | Path, metadata: str | Path | Mapping[str, 
         The NWB file's path.
 
     Raises:
-        MissingExtraError: pynwb is not installed (``pip install 'txpipe[nwb]'``).
+        MissingExtraError: pynwb is not installed (``pip install -e '.[nwb]'`` in the txpipe clone).
         NotATxpipeFileError / FileNotFoundError: *h5* is not a complete txpipe file.
         ExportError: metadata missing or malformed (e.g. no time zone), or *nwb* is *h5*.
         FileExistsError: *nwb* exists and *overwrite* is False.
@@ -615,9 +615,6 @@ def to_nwb_many(source: str | Path, out: str | Path | None = None,
     Returns:
         The NWB files written.
     """
-    from txpipe.core.store import check_file
-    from txpipe.errors import NotATxpipeFileError
-
     src_dir = Path(source)
     out_dir = Path(out) if out is not None else src_dir
     meta = load_metadata(metadata)
