@@ -75,6 +75,11 @@ MARKED_ARRAY = np.arange(200, dtype="<i8") * 7919 + 123_456_789
 MARKED_ATTR = np.arange(4, dtype="<i8") + 987_654_321_012
 
 
+@step("edge_big_attr", version="1")
+def toy_attrs_big(state, *, big) -> Changes:
+    return Changes().put("x/a", np.arange(10.0), big=big)
+
+
 @step("edge_marked", version="1")
 def edge_marked(state) -> Changes:
     """A small array and a numeric attribute whose bytes occur once in the file."""
@@ -227,6 +232,19 @@ class TestReadBackCheck:
         if how == "zeroed":
             raw[at : at + 8] = bytes(8)
         path.write_bytes(bytes(raw))
+        with pytest.raises(txpipe.errors.CommitError, match=str(path)):
+            store.verify_written(path, s._tree, s._journal.to_text())
+
+    def test_attributes_outside_the_header_are_compared(self, tmp_path):
+        """An attribute too large for the object header lives in a heap without a checksum the
+        check reads: its value is compared with memory."""
+        from txpipe.core import store
+
+        big = np.arange(20_000, dtype="<i8") + 5_000_000_000  # 160 kB
+        s = txpipe.PipelineSession("ds").run(toy_attrs_big, big=big)
+        path = s.save(tmp_path / "b.h5")
+        with h5py.File(path, "r+") as f:
+            f["x/a"].attrs["big"] = np.where(big == big[5], 1, big)
         with pytest.raises(txpipe.errors.CommitError, match=str(path)):
             store.verify_written(path, s._tree, s._journal.to_text())
 

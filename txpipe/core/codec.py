@@ -186,6 +186,15 @@ _DCPLS: dict[bool, Any] = {}
 _GCPL: Any = None
 
 
+def attrs_in_header(stored: dict[str, Any]) -> bool:
+    """Whether HDF5 keeps the attributes *stored* (as :func:`stored_attrs` gives them) in the
+    object header of an object this module creates: at most :data:`ATTRS_COMPACT_MAX` of them,
+    none too large for one header message; otherwise they all go to a separate heap."""
+    return len(stored) <= ATTRS_COMPACT_MAX and not any(
+        isinstance(v, np.ndarray) and v.nbytes > COMPACT_MAX_BYTES for v in stored.values()
+    )
+
+
 def _compact_attrs(plist: Any) -> Any:
     plist.set_attr_phase_change(ATTRS_COMPACT_MAX, 6)
     return plist

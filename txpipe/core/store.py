@@ -482,7 +482,7 @@ def _verify_objects(f: h5py.File, tree: Tree, cmp: _Comparer) -> str | None:
         kind, nattrs = got[p]
         if (kind == group_type) != is_group or nattrs != len(attrs):
             return f"/{p}: differs from the state (object kind or number of attributes)"
-        if nattrs > codec.ATTRS_COMPACT_MAX:  # kept in a heap outside the object header
+        if not codec.attrs_in_header(attrs):  # kept in a heap outside the object header
             with codec.closing(h5py.h5o.open(f.id, p.encode("utf-8"))) as oid:
                 if not codec.attrs_stored_as(oid, {}, attrs):
                     return f"/{p}: attributes differ"
@@ -505,13 +505,14 @@ def verify_written(path: Path, tree: Tree, journal_text: str) -> None:
     the OS through a :class:`~txpipe.core.checkedio.CheckedFile`):
 
     - every object header is read, which makes HDF5 verify its checksum (object headers hold
-      the attributes of objects with up to :data:`codec.ATTRS_COMPACT_MAX` of them, and the data of
-      compact arrays, see :data:`txpipe.core.codec.COMPACT_MAX_BYTES`);
+      the attributes, see :func:`txpipe.core.codec.attrs_in_header`, and the data of compact
+      arrays, see :data:`txpipe.core.codec.COMPACT_MAX_BYTES`);
     - the objects are exactly the state's (paths, group or dataset, number of attributes);
     - the data HDF5 keeps outside object headers is compared with the state: arrays in a data
       block (byte for byte up to :data:`VERIFY_FULL_BYTES`, at :data:`VERIFY_SAMPLES` slices
       above), string values, lazy leaves against the file they come from, the attributes of
-      objects with more than :data:`codec.ATTRS_COMPACT_MAX`, the root's attributes, the journal text.
+      objects whose attributes HDF5 keeps in a heap (:func:`codec.attrs_in_header`), the root's
+      attributes, the journal text.
 
     Raises:
         CommitError: naming the first difference (the file is torn or damaged).
