@@ -75,9 +75,12 @@ MARKED_ARRAY = np.arange(200, dtype="<i8") * 7919 + 123_456_789
 MARKED_ATTR = np.arange(4, dtype="<i8") + 987_654_321_012
 
 
+BIG_ATTR = np.arange(20_000, dtype="<i8") + 5_000_000_000  # 160 kB: too large for an object header
+
+
 @step("edge_big_attr", version="1")
-def toy_attrs_big(state, *, big) -> Changes:
-    return Changes().put("x/a", np.arange(10.0), big=big)
+def toy_attrs_big(state) -> Changes:
+    return Changes().put("x/a", np.arange(10.0), big=BIG_ATTR)
 
 
 @step("edge_marked", version="1")
@@ -240,8 +243,8 @@ class TestReadBackCheck:
         check reads: its value is compared with memory."""
         from txpipe.core import store
 
-        big = np.arange(20_000, dtype="<i8") + 5_000_000_000  # 160 kB
-        s = txpipe.PipelineSession("ds").run(toy_attrs_big, big=big)
+        big = BIG_ATTR
+        s = txpipe.PipelineSession("ds").run(toy_attrs_big)
         path = s.save(tmp_path / "b.h5")
         with h5py.File(path, "r+") as f:
             f["x/a"].attrs["big"] = np.where(big == big[5], 1, big)
