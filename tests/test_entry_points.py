@@ -146,6 +146,14 @@ class TestFailsBeforeFirstStep:
         assert not out.exists()
         assert elapsed < 1.0, f"{case}: failed after {elapsed:.2f} s"
 
+    def test_eimage_without_sensor_stream(self, rec, tmp_path, no_steps, capsys) -> None:
+        """``--eimage`` on a recording without raw sensor data fails before the first step."""
+        out = tmp_path / "out.h5"
+        code = cli.main(["run", rec.paths["cmcr"], rec.paths["cmtr"], "-o", str(out), "-q", "--eimage"])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 1 and len(err) == 1 and "sensor stream" in err[0]
+        assert no_steps == [] and not out.exists()
+
     def test_batch_wide_option_fails_once(self, rec, tmp_path, no_steps, capsys) -> None:
         """A bad batch-wide option fails the whole batch with one error before any recording."""
         here = Path(rec.paths["cmcr"]).parent

@@ -23,6 +23,7 @@ from txpipe import features
 from txpipe.steps.compute_sta import compute_sta
 from txpipe.steps.extract_features import extract_features
 from txpipe.report import report  # the function; use "from txpipe.report import ..." for the module
+from txpipe import export, read  # optional packages (pynwb, spikeinterface, pandas, xarray) load on use
 
 __all__ = [
     "Changes",
@@ -40,11 +41,13 @@ __all__ = [
     "compute_sta",
     "configure_logging",
     "errors",
+    "export",
     "extract_features",
     "features",
     "load_recording",
     "load_recording_with_eimage_sta",
     "pipeline_session",
+    "read",
     "report",
     "reset_logging",
     "section_spike_times",

@@ -165,9 +165,29 @@ class ConfigurationError(TxpipeError, ValueError):
     playlist, movie or feature; a bad dataset id)."""
 
 
+class MissingExtraError(TxpipeError, ImportError):
+    """An optional feature needs packages that are not installed. ``extra`` names the pip extra
+    that installs them (``pip install 'txpipe[EXTRA]'``)."""
+
+    def __init__(self, msg: str, *, extra: str = "") -> None:
+        super().__init__(msg)
+        self.extra = extra
+
+
+class ExportError(TxpipeError, ValueError):
+    """A txpipe file cannot be exported as asked: metadata missing or malformed (e.g. no time
+    zone for the session start), or the file lacks what the target format requires. ``path``
+    names the file."""
+
+    def __init__(self, msg: str, *, path: str = "") -> None:
+        super().__init__(msg)
+        self.path = path
+
+
 __all__ = [
     "CommitError",
     "ConfigurationError",
+    "ExportError",
     "FrameSyncError",
     "InputFileError",
     "InvalidPathError",
@@ -176,6 +196,7 @@ __all__ = [
     "McsFormatError",
     "McsPairError",
     "MemoryLimitError",
+    "MissingExtraError",
     "MissingPrerequisiteError",
     "NodeNotFoundError",
     "NotATxpipeFileError",

@@ -41,11 +41,13 @@ import numpy as np
 from h5py._objects import ObjectID
 
 from txpipe.core import compression
+from txpipe.core.paths import CF_UNITS
 from txpipe.errors import UnsupportedValueError
 
 TYPE_ATTR = "txpipe_type"
 KEYS_ATTR = "txpipe_keys"
 ATTR_TYPES_ATTR = "txpipe_attr_types"
+OWN_UNITS_ATTR = "txpipe_own_units"
 RESERVED_PREFIX = "txpipe_"
 NUMERIC_KINDS = frozenset("biufc")
 _INT64 = (-(2**63), 2**63 - 1)
@@ -300,14 +302,17 @@ def _is_attrdict(value: Any) -> bool:
     )
 
 
-def write_node(parent: h5py.Group, name: str, value: Any, attrs: dict[str, Any], *, attrdict: bool = True) -> None:
+def write_node(parent: h5py.Group, name: str, value: Any, attrs: dict[str, Any], *, attrdict: bool = True,
+               dims: tuple[str, ...] | None = None, cf_units: str | None = None) -> None:
     """Create *name* under *parent* holding *value* with node attributes *attrs*, and close it.
 
     A dict of scalars goes to the attribute form only when *attrs* is empty (the two sets of
-    attributes must not mix).
+    attributes must not mix). *dims* / *cf_units*: see :func:`write_description`.
     """
     with closing(write_value(parent, name, value, attrdict=attrdict and not attrs)) as obj:
         write_attrs(obj, attrs)
+        if dims is not None or cf_units is not None:
+            write_description(obj, attrs, dims, cf_units)
 
 
 def write_value(parent: h5py.Group, name: str, value: Any, *, attrdict: bool = True) -> h5py.Dataset | h5py.Group:
@@ -442,7 +447,7 @@ def write_attrs(obj: h5py.HLObject, attrs: dict[str, Any]) -> None:
         set_attr(obj, k, v)
 
 
-def attrs_stored_as(oid: Any, attrs: dict[str, Any], markers: dict[str, str] | None = None) -> bool:
+def attrs_stored_as(oid: Any, attrs: dict[str, Any], markers: dict[str, Any] | None = None) -> bool:
     """Whether the object *oid* (low-level id) holds exactly the attributes :func:`write_attrs`
     writes for *attrs* plus the reserved *markers*, values compared byte for byte (strings as
     text)."""
@@ -458,7 +463,7 @@ def attrs_stored_as(oid: Any, attrs: dict[str, Any], markers: dict[str, str] | N
         with closing(aid):
             if aid.shape != arr.shape:
                 return False
-            is_str = isinstance(v, str)
+            is_str = isinstance(v, str) or h5py.check_string_dtype(arr.dtype) is not None  # str, or labels
             tid = aid.get_type()  # compared as HDF5 types: cheaper than building a numpy dtype
             if is_str:
                 if tid.get_class() != h5py.h5t.STRING or not tid.is_variable_str():
@@ -477,6 +482,47 @@ def attrs_stored_as(oid: Any, attrs: dict[str, Any], markers: dict[str, str] | N
     return True
 
 
+def description_attrs(attrs: dict[str, Any], ndim: int, dims: tuple[str, ...] | None,
+                      cf_units: str | None) -> dict[str, Any]:
+    """The attributes :func:`write_description` adds to a dataset of rank *ndim* with node
+    attributes *attrs* (also what a commit's read-back check expects beside them)."""
+    out: dict[str, Any] = {}
+    if cf_units is not None:
+        if "units" not in attrs:
+            out["units"] = cf_units
+        elif attrs["units"] == cf_units:
+            out[OWN_UNITS_ATTR] = np.bool_(True)
+    if dims is not None and ndim == len(dims):  # the attribute HDF5's H5DSset_label writes
+        out["DIMENSION_LABELS"] = np.array(dims, dtype=STR_DTYPE)
+    return out
+
+
+def write_description(obj: h5py.HLObject, attrs: dict[str, Any], dims: tuple[str, ...] | None,
+                      cf_units: str | None) -> None:
+    """Describe a dataset for generic readers: a CF ``units`` attribute *cf_units* (the spelling
+    of its txpipe ``unit``) and HDF5 dimension labels *dims* (readable with h5py's
+    ``ds.dims[i].label``). Reading leaves both out, so the state round-trips exactly: dimension
+    labels are string arrays, which node attributes cannot be, and ``units`` equal to the CF
+    spelling of ``unit`` is derived, unless the node set that ``units`` itself (then
+    ``txpipe_own_units`` marks it). At most one attribute write each."""
+    if not isinstance(obj, h5py.Dataset):
+        return
+    for k, v in description_attrs(attrs, obj.ndim, dims, cf_units).items():
+        set_attr(obj, k, v)
+
+
+def _derived(obj: h5py.HLObject, name: str, value: Any) -> bool:
+    """True for the attributes :func:`write_description` derived (see there)."""
+    if name == "DIMENSION_LABELS":
+        return isinstance(value, np.ndarray) and value.dtype.kind in "OSU"
+    if name == "units" and OWN_UNITS_ATTR not in obj.attrs:
+        unit = obj.attrs.get("unit")
+        unit = unit.decode() if isinstance(unit, bytes) else unit
+        value = value.decode() if isinstance(value, bytes) else value
+        return isinstance(unit, str) and isinstance(value, str) and CF_UNITS.get(unit) == value
+    return False
+
+
 def replace_attrs(obj: h5py.HLObject, attrs: dict[str, Any]) -> None:
     """Make *obj*'s user attributes exactly *attrs* (reserved ``txpipe_type``/``txpipe_keys``
     markers are kept; the recorded Python attribute types are rewritten). A dict stored as
@@ -486,7 +532,7 @@ def replace_attrs(obj: h5py.HLObject, attrs: dict[str, Any]) -> None:
             raise UnsupportedValueError(f"{obj.name}: a dict stored as attributes cannot take node attributes")
         return
     for k in list(obj.attrs):
-        if k == ATTR_TYPES_ATTR or not k.startswith(RESERVED_PREFIX):
+        if k in (ATTR_TYPES_ATTR, OWN_UNITS_ATTR) or not k.startswith(RESERVED_PREFIX):
             del obj.attrs[k]
     write_attrs(obj, attrs)
 
@@ -494,17 +540,22 @@ def replace_attrs(obj: h5py.HLObject, attrs: dict[str, Any]) -> None:
 # --- checking what was written --------------------------------------------------------------------
 
 
-def layout(path: str, value: Any, attrs: dict[str, Any], *, attrdict: bool = True) -> Iterator[tuple[str, bool, dict[str, Any], Any]]:
+def layout(path: str, value: Any, attrs: dict[str, Any], *, attrdict: bool = True,
+           dims: tuple[str, ...] | None = None, cf_units: str | None = None) -> Iterator[tuple[str, bool, dict[str, Any], Any]]:
     """
-    The objects :func:`write_node` creates for *value* with node attributes *attrs* at *path*,
-    parents first: ``(path, is_group, attributes as stored with the reserved markers, data)``,
-    data being the array a dataset holds, the text of a string dataset, or None (groups, None).
+    The objects :func:`write_node` creates for *value* with node attributes *attrs* (and *dims* /
+    *cf_units*, see :func:`write_description`) at *path*, parents first: ``(path, is_group,
+    attributes as stored with the reserved markers, data)``, data being the array a dataset
+    holds, the text of a string dataset, or None (groups, None).
 
     The reading side of this module's type table, used to check a commit before it is marked
     complete.
     """
     attrdict = attrdict and not attrs
     stored = stored_attrs(attrs)
+    if (dims is not None or cf_units is not None) and not isinstance(value, (list, tuple, dict)):
+        ndim = value.ndim if isinstance(value, np.ndarray) else int(isinstance(value, bytes))
+        stored.update(description_attrs(attrs, ndim, dims, cf_units))
     if isinstance(value, np.ndarray):
         yield path, False, stored, value
         return
@@ -564,6 +615,8 @@ def read_attrs(obj: h5py.HLObject) -> dict[str, Any]:
         if k.startswith(RESERVED_PREFIX):
             continue
         v = obj.attrs[k]
+        if k in ("units", "DIMENSION_LABELS") and _derived(obj, k, v):
+            continue
         t = types.get(k)
         if t == "bool":
             v = bool(v)

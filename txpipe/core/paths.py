@@ -94,6 +94,8 @@ FRAME_TIMESTAMPS = METADATA / "frame_timestamps"
 FRAME_TIME = METADATA / "frame_time"
 DATASET_ID = METADATA / "dataset_id"
 SYS_META = METADATA / "sys_meta"
+SENSOR_CONVERSION = METADATA / "sensor_conversion"
+ANALOG_CONVERSION = METADATA / "analog_conversion"
 SOURCE_FILES = NodePath(("source_files",))
 PIPELINE = NodePath(("pipeline",))
 JOURNAL = PIPELINE / "journal"
@@ -107,6 +109,42 @@ def unit_path(unit_id: str) -> NodePath:
 def unit_id_for(unit_num: int) -> str:
     """The unit id for CMTR unit number *unit_num*: ``unit_001`` … (at least 3 digits)."""
     return f"unit_{unit_num:03d}"
+
+
+# --- self-description for generic HDF5 readers (CF units, HDF5 dimension labels) --------------------
+DIMENSION_LABELS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("/stimulus/section_time/*", ("occurrence", "bound")),
+    ("/units/*/spike_times_sectioned/*/trials_start_end", ("trial", "bound")),
+    ("/units/*/features/sta_*/sta", ("lag", "stim_row", "stim_col")),
+    ("/units/*/features/eimage_sta/data", ("lag", "sensor_row", "sensor_col")),
+)
+"""Axis names of the multi-axis datasets of the layout (``*`` matches one path component)."""
+
+CF_UNITS = {"s": "s", "ms": "ms", "Hz": "Hz", "spikes/s": "s-1", "1": "1", "sample_index": "1",
+            "adc_counts": "1", "spikes": "1", "trials": "1"}
+"""txpipe ``unit`` attribute → the CF (UDUNITS) spelling written beside it as ``units``; a unit
+not listed here gets no ``units`` attribute (txpipe does not guess)."""
+
+_DIM_RULES = tuple(
+    (tuple(pattern.strip("/").split("/")), labels) for pattern, labels in DIMENSION_LABELS
+)
+
+
+def dimension_labels(path: "PathLike") -> tuple[str, ...] | None:
+    """The axis names the layout gives the dataset at *path* (None if it names none)."""
+    parts = tuple(path.strip("/").split("/")) if isinstance(path, str) else tuple(path)
+    for rule, labels in _DIM_RULES:
+        if len(rule) == len(parts) and all(_match(r, p) for r, p in zip(rule, parts)):
+            return labels
+    return None
+
+
+def _match(rule: str, part: str) -> bool:
+    if rule == "*":
+        return True
+    if rule.endswith("*"):
+        return part.startswith(rule[:-1])
+    return rule == part
 
 
 # Which step produces a state path (first matching glob wins): the one table error messages ask.

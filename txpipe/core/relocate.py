@@ -30,9 +30,10 @@ def _norm(p: str | os.PathLike[str]) -> str:
     return os.path.normpath(os.path.abspath(os.path.expanduser(os.fspath(p))))
 
 
-def parse_path_map(specs: Iterable[str] | Mapping[str, str] | None) -> PathMap:
+def parse_path_map(specs: Iterable[str | tuple[str, str]] | Mapping[str, str] | None) -> PathMap:
     """
-    ``["OLD=NEW", ...]`` or ``{OLD: NEW}`` as a :data:`PathMap` (absolute, normalised paths).
+    ``["OLD=NEW", ...]``, ``[(old, new), ...]`` (e.g. a :data:`PathMap` again) or ``{OLD: NEW}``
+    as a :data:`PathMap` (absolute, normalised paths).
 
     Raises:
         ConfigurationError: an item has no ``=`` or an empty side.

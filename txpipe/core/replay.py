@@ -17,7 +17,7 @@ from typing import Any
 
 from txpipe.core.fingerprint import tree_digests
 from txpipe.core.journal import JournalEntry, decode_param
-from txpipe.core.relocate import PathMap, check_input, map_params, parse_path_map
+from txpipe.core.relocate import PathMap, apply_path_map, check_input, map_params, parse_path_map
 from txpipe.core.session import PipelineSession
 from txpipe.core.step import get_step
 
@@ -59,8 +59,6 @@ def replay(entries: tuple[JournalEntry, ...] | list[JournalEntry], *, path_map: 
 def changed_inputs(entries: tuple[JournalEntry, ...] | list[JournalEntry], path_map: PathMap = ()) -> list[str]:
     """Recorded input files that are missing or hold other content now (size or sampled digest;
     a new mtime alone is not a change), looked for at their recorded path after *path_map*."""
-    from txpipe.core.relocate import apply_path_map
-
     out = []
     for e in entries:
         for inp in e.inputs:

@@ -28,7 +28,7 @@ from txpipe.core.fingerprint import attrs_digest, value_digest
 from txpipe.errors import CommitError, NotATxpipeFileError, UnsafeTargetError
 from txpipe.version import __version__
 from txpipe.core.journal import Journal
-from txpipe.core.paths import JOURNAL, PIPELINE, NodePath
+from txpipe.core.paths import CF_UNITS, JOURNAL, PIPELINE, NodePath, dimension_labels
 from txpipe.core.tree import Group, Lazy, LazyArray, LazyValue, Leaf, Tree
 
 FORMAT = "txpipe/1"
@@ -213,13 +213,20 @@ def check_target(
 # --- writing -------------------------------------------------------------------------------------
 
 
-def _write_group(dst: h5py.Group, group: Group) -> None:
+def _description(node: Leaf, path: str) -> dict[str, Any]:
+    """CF ``units`` and dimension labels of the dataset at *path* for generic readers (see
+    :func:`codec.write_description`)."""
+    unit = node.attrs.get("unit")
+    return {"dims": dimension_labels(path), "cf_units": CF_UNITS.get(unit) if isinstance(unit, str) else None}
+
+
+def _write_group(dst: h5py.Group, group: Group, base: str = "") -> None:
     """Write *group*'s children under *dst*, closing every object as soon as it is written."""
     for name, node in group.children.items():
         if isinstance(node, Group):
             with codec.closing(codec.create_group(dst, name)) as g:
                 codec.write_attrs(g, node.attrs)
-                _write_group(g, node)
+                _write_group(g, node, f"{base}/{name}")
         elif isinstance(node.value, LazyValue) and node.value.kind == "attrdict" and node.attrs:
             # a dict of scalars stored as attributes, given node attributes since it was loaded:
             # rewrite it in the dataset form so the two sets of attributes do not mix
@@ -227,8 +234,9 @@ def _write_group(dst: h5py.Group, group: Group) -> None:
         elif isinstance(node.value, Lazy):
             with codec.closing(node.value.source.copy_to(node.value.path, dst, name)) as obj:  # type: ignore[attr-defined]
                 codec.replace_attrs(obj, node.attrs)
+                codec.write_description(obj, node.attrs, **_description(node, f"{base}/{name}"))
         else:
-            codec.write_node(dst, name, node.value, node.attrs)
+            codec.write_node(dst, name, node.value, node.attrs, **_description(node, f"{base}/{name}"))
 
 
 def _write_checked(path: Path, mode: str, body: Callable[[h5py.File], None], *, fsync: bool) -> None:
@@ -238,7 +246,16 @@ def _write_checked(path: Path, mode: str, body: Callable[[h5py.File], None], *, 
 
     Stops at the first error: from then on nothing more reaches the disk (no flush), and the
     first OS error is raised (as itself: the caller turns it into a CommitError).
+
+    The whole write holds h5py's global lock: while another thread (a threaded Dask worker
+    committing another recording) holds it, h5py defers closing the identifiers this thread
+    drops, and the open-object check below would see them still open.
     """
+    with h5py._objects.phil:
+        _write_checked_locked(path, mode, body, fsync=fsync)
+
+
+def _write_checked_locked(path: Path, mode: str, body: Callable[[h5py.File], None], *, fsync: bool) -> None:
     cf = CheckedFile(_file_opener(path, "w+b" if mode == "w" else "r+b"), str(path))
     f: h5py.File | None = None
     try:
@@ -435,7 +452,7 @@ def _expected(tree: Tree) -> tuple[dict[str, tuple[bool, dict[str, Any], Any]], 
             elif isinstance(node.value, Lazy):
                 lazy.append((p, node))
             else:
-                for q, is_group, attrs, data in codec.layout(p, node.value, node.attrs):
+                for q, is_group, attrs, data in codec.layout(p, node.value, node.attrs, **_description(node, "/" + p)):
                     want[q] = (is_group, attrs, data)
 
     walk(tree.root, "")

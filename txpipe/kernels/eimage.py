@@ -19,20 +19,20 @@ Streaming (chunk of ``B`` samples, overlap ``L``):
   ``r**L`` below 1e-13 (:func:`overlap_samples`): the difference to the whole-window result is
   far below float32 rounding. The last chunk reaches the window's end and uses scipy's exact end
   rule (odd extension + ``sosfilt_zi``), so both window edges are exact, not just the interior.
-* Every raw sample is read once; the ``L`` forward outputs past a chunk are kept for the next one.
+* Every raw sample is read once; the ``L`` rows past a chunk are kept for the next one.
 
 Accumulation: for every output row ``t`` of a chunk and every unit, the spikes with
 ``s + lo <= t < s + hi`` add row ``t`` to lag ``t - s - lo`` of the unit's float64 sum. The
 windows crossing a chunk boundary get their rows from both chunks, so no spike is lost.
 
-Memory per chunk: the raw int16 block (2 B per channel-sample) plus the float32 forward/backward
-buffer of ``B + L`` rows (4 B per channel-sample) — ``6 · C`` bytes per chunk sample (25 350 B for
-the 65 × 65 chip, 5.1 GB for a 10 s chunk at 20 kHz) — plus the float64 sums
-(``8 · C · W`` bytes per unit, ``W = hi - lo``) and the overlap tail. Nothing grows with ``N``.
-
-Two implementations of the two kernels (filter rows, add windows): numba (when installed; loops
-over time outside and channels inside, so the channel loop vectorises) and pure numpy. They
-compute the same recursion and sums; tests compare them and both against scipy.
+Two implementations: numba (when installed, :mod:`txpipe.kernels._eimage_numba`): one fused
+kernel per chunk runs forward pass, backward pass and window sums per in-cache tile of
+``FUSED_BLOCK`` channels × ``SUB_ROWS`` rows (each sub-chunk with its own backward overlap), threads
+over tiles, so only the raw int16 block is held: ``2 · C`` bytes per chunk sample (8 450 B for the
+65 × 65 chip, 1.7 GB for a 10 s chunk at 20 kHz). Pure numpy: the chunk's forward outputs in a
+float32 buffer, the backward pass over it, then the window sums: ``6 · C`` bytes per chunk sample
+(5.1 GB for 10 s). Both add the float64 sums (``8 · C · W`` bytes per unit, ``W = hi - lo``) and
+the overlap rows; nothing grows with ``N``. Tests compare both paths with scipy.
 """
 
 from __future__ import annotations
@@ -52,6 +52,8 @@ OVERLAP_TOL = 1e-13
 """The backward pass's forgotten state is below this fraction of its size after the overlap."""
 
 KERNELS = ("auto", "numba", "numpy")
+PAR_MIN_VALUES = 1 << 22
+"""Blocks smaller than this (samples × channels) run on one thread: starting threads costs more."""
 
 BlockReader = Callable[[int, int], np.ndarray]
 """``read(start, stop) -> (stop - start, C)`` samples of the analysis window (any numeric dtype)."""
@@ -167,52 +169,12 @@ _NB: dict[str, Any] = {}
 
 
 def _nb() -> dict[str, Any]:
-    """The numba kernels, compiled (or loaded from numba's cache) on first use."""
-    if _NB:
-        return _NB
-    import numba
+    """The numba kernels (:mod:`txpipe.kernels._eimage_numba`), imported on first use."""
+    if not _NB:
+        from txpipe.kernels import _eimage_numba as m
 
-    @numba.njit(cache=True, nogil=True)
-    def filter_rows_nb(x, out, sos, z, reverse):  # pragma: no cover - compiled
-        n, c_n = x.shape
-        n_sec = sos.shape[0]
-        v = np.empty(c_n, np.float64)
-        for i in range(n):
-            t = n - 1 - i if reverse else i
-            xr = x[t]
-            for c in range(c_n):
-                v[c] = xr[c]
-            for k in range(n_sec):
-                b0 = sos[k, 0]
-                b1 = sos[k, 1]
-                b2 = sos[k, 2]
-                a1 = sos[k, 4]
-                a2 = sos[k, 5]
-                z0 = z[k, 0]
-                z1 = z[k, 1]
-                for c in range(c_n):
-                    xi = v[c]
-                    yi = b0 * xi + z0[c]
-                    z0[c] = b1 * xi - a1 * yi + z1[c]
-                    z1[c] = b2 * xi - a2 * yi
-                    v[c] = yi
-            orow = out[t]
-            for c in range(c_n):
-                orow[c] = v[c]
-
-    @numba.njit(cache=True, nogil=True)
-    def add_windows_nb(buf, row0, n_rows, spikes, lo, width, acc):  # pragma: no cover - compiled
-        c_n = buf.shape[1]
-        for s in spikes:
-            j0 = max(0, row0 - (s + lo))
-            j1 = min(width, row0 + n_rows - (s + lo))
-            for j in range(j0, j1):
-                row = buf[s + lo + j - row0]
-                arow = acc[j]
-                for c in range(c_n):
-                    arow[c] += row[c]
-
-    _NB.update(filter_rows=filter_rows_nb, add_windows=add_windows_nb)
+        _NB.update(filter_rows=m.filter_rows, add_windows=m.add_windows, add_windows_par=m.add_windows_par,
+                   fused_chunk=m.fused_chunk)
     return _NB
 
 
@@ -273,6 +235,7 @@ def stream_eimage(
     *,
     kernel: str = "auto",
     on_chunk: Callable[[int, int], None] | None = None,
+    read_into: Callable[[int, int, np.ndarray], Any] | None = None,
 ) -> EImageSums:
     """
     Window sums of the zero-phase high-passed stream (or of the raw stream if *highpass* is None).
@@ -288,6 +251,8 @@ def stream_eimage(
         chunk_samples: output rows per chunk B (memory ~ ``6 · C · (B + overlap)`` bytes).
         kernel: ``"auto"``, ``"numba"`` or ``"numpy"``.
         on_chunk: called with (rows done, N) after each chunk (progress).
+        read_into: optional ``read_into(start, stop, out)`` filling *out* in place (saves a copy
+            and a fresh allocation per chunk); used by the numba path when given.
 
     Returns:
         :class:`EImageSums`: ``sums[u, j]`` is the float64 sum over unit u's spikes of row
@@ -318,16 +283,25 @@ def stream_eimage(
             raise ValueError(f"read({a}, {b}) returned shape {x.shape}, expected {(b - a, n_channels)}")
         return x
 
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    all_spikes = np.concatenate(sp) if sp else np.zeros(0, np.int64)
+
     def add(buf: np.ndarray, row0: int, n_rows: int) -> None:
         t0 = time.perf_counter()
-        for u, s in enumerate(sp):
-            # spikes whose window [s+lo, s+hi) meets [row0, row0+n_rows)
-            i0 = int(np.searchsorted(s, row0 - hi + 1, side="left"))
-            i1 = int(np.searchsorted(s, row0 + n_rows - lo, side="left"))
-            if i1 > i0:
-                add_windows(buf, row0, n_rows, s[i0:i1], lo, acc[u], kernel=kern)
+        # per unit, the spikes whose window [s+lo, s+hi) meets [row0, row0+n_rows)
+        first = np.array([o + np.searchsorted(s, row0 - hi + 1) for o, s in zip(offsets, sp)], np.int64)
+        last = np.array([o + np.searchsorted(s, row0 + n_rows - lo) for o, s in zip(offsets, sp)], np.int64)
+        if kern == "numba" and n_rows * n_channels >= PAR_MIN_VALUES:
+            _nb()["add_windows_par"](buf, row0, n_rows, all_spikes, first, last, lo, width, acc)
+        else:
+            for u in range(n_units):
+                if last[u] > first[u]:
+                    add_windows(buf, row0, n_rows, all_spikes[first[u]:last[u]], lo, acc[u], kernel=kern)
         res.add_seconds += time.perf_counter() - t0
 
+    if kern == "numba" and highpass is not None:
+        _stream_fused(read, read_into, n, n_channels, sp, lo, hi, highpass, chunk, res, on_chunk)
+        return res
     buf = np.empty((min(n, chunk + overlap), n_channels), np.float32)
     if highpass is None:
         for a in range(0, n, chunk):
@@ -388,6 +362,84 @@ def stream_eimage(
             on_chunk(a, n)
     res.filter_seconds = t_f
     return res
+
+
+SUB_ROWS = 8192
+"""Rows per in-cache sub-chunk of the fused numba kernel (each has its own backward overlap)."""
+FUSED_BLOCK = 128
+"""Channels per in-cache tile of the fused numba kernel."""
+
+
+def _stream_fused(read: BlockReader, read_into: Callable[[int, int, np.ndarray], Any] | None, n: int, n_channels: int,
+                  sp: list[np.ndarray], lo: int, hi: int, hp: HighPass, chunk: int, res: EImageSums,
+                  on_chunk: Callable[[int, int], None] | None) -> None:
+    """The numba path: per chunk, one raw block in memory; per channel tile of FUSED_BLOCK channels and
+    sub-chunk of SUB_ROWS rows (with its own overlap) forward pass, backward pass and window sums run in
+    cache (threads over tiles). Same definition and exactness argument as the numpy path."""
+    import time
+
+    nb = _nb()
+    sos, zi, pad, overlap = hp.sos, hp.zi, hp.padlen, hp.overlap
+    width = hi - lo
+    counts = np.array([s.size for s in sp], np.int64)
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    all_spikes = np.concatenate(sp) if sp else np.zeros(0, np.int64)
+    t_read = t_f = 0.0
+
+    def get(a: int, b: int, out: np.ndarray | None = None) -> np.ndarray:
+        nonlocal t_read
+        t0 = time.perf_counter()
+        if out is not None and read_into is not None:
+            read_into(a, b, out)
+            x = out
+        else:
+            x = read(a, b)
+            if x.shape != (b - a, n_channels):
+                raise ValueError(f"read({a}, {b}) returned shape {x.shape}, expected {(b - a, n_channels)}")
+            if out is not None:
+                out[...] = x
+                x = out
+        t_read += time.perf_counter() - t0
+        return x
+
+    head = get(0, pad + 1).astype(np.float64)
+    pre = 2.0 * head[0] - head[pad:0:-1]
+    zf = np.ascontiguousarray(zi[:, :, None] * pre[0][None, None, :])
+    if pad:
+        nb["filter_rows"](pre, np.empty_like(pre), sos, zf, False)
+    first_block = get(0, min(n, chunk + overlap))
+    raw = np.empty((min(n, chunk + overlap), n_channels), first_block.dtype)
+    raw[: first_block.shape[0]] = first_block
+    del first_block
+    have = raw.shape[0]  # rows of raw filled, from window row a
+    a = 0
+    while True:
+        e = min(n, a + chunk + overlap)
+        if e - a > have:
+            get(a + have, e, raw[have : e - a])
+        final = e == n
+        n_out = n - a if final else chunk
+        if final:
+            tail = raw[e - a - pad - 1 : e - a] if e - a >= pad + 1 else get(n - pad - 1, n)
+            tail = tail.astype(np.float64)
+            post = np.ascontiguousarray(2.0 * tail[-1] - tail[-2::-1])
+        else:
+            post = np.zeros((pad, n_channels), np.float64)
+        ufirst = np.array([o + np.searchsorted(x, a - hi + 1) for o, x in zip(offsets, sp)], np.int64)
+        ulast = np.array([o + np.searchsorted(x, a + n_out - lo) for o, x in zip(offsets, sp)], np.int64)
+        t0 = time.perf_counter()
+        nb["fused_chunk"](raw[: e - a], a, n_out, final, post, sos, zi, zf, all_spikes, ufirst, ulast, lo, width,
+                          res.sums, SUB_ROWS, overlap, FUSED_BLOCK)
+        t_f += time.perf_counter() - t0
+        if on_chunk is not None:
+            on_chunk(a + n_out, n)
+        if final:
+            break
+        have = e - (a + chunk)
+        raw[:have] = raw[chunk : chunk + have].copy()
+        a += chunk
+    res.read_seconds += t_read
+    res.filter_seconds += t_f
 
 
 def select_spikes(

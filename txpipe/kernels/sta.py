@@ -29,7 +29,7 @@ mean of materialised windows (:func:`sta_reference`) bit for bit.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -76,6 +76,7 @@ def _used(frames: np.ndarray, c0: int, c1: int, n_movie_frames: int) -> np.ndarr
 def sta_counts(
     spike_frames: Sequence[np.ndarray], movie: np.ndarray, cover_range: Sequence[int] = (-60, 0),
     *, chunk_units: int = 128, max_temp_bytes: int = 16 << 20,
+    on_units: Callable[[int], object] | None = None,
 ) -> StaResult:
     """
     STAs of many units from frame counts (no window per spike is materialised).
@@ -87,6 +88,7 @@ def sta_counts(
         cover_range: ``(c0, c1)`` display frames, ``c0 < c1``.
         chunk_units: units counted per pass (count matrix ``chunk_units × T``).
         max_temp_bytes: bound on the (units × W × runs) count block of one matrix product.
+        on_units: called with the number of units finished after each pass (progress).
 
     Returns:
         :class:`StaResult` for the units in the given order.
@@ -154,6 +156,8 @@ def sta_counts(
         if have.any():
             mean = sums[have].astype(np.float64) / n_used[a:b][have, None, None]
             out[a:b][have] = mean.reshape(-1, W, h, w).astype(np.float32)
+        if on_units is not None:
+            on_units(b - a)
     return StaResult(out, n_used, n_total - n_used)
 
 

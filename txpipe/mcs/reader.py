@@ -91,7 +91,9 @@ class CmcrData:
     """A raw-data file. ``analog`` is ``ChannelData 1`` as stored: (n_channels, n_samples) raw
     ADC counts (int32 in MCS files); row 0 is the light reference, row 1 the frame sync.
     ``tick_us`` is the sample interval in µs from ``ChannelMeta``; ``duration_us`` the root
-    ``LB.RecordingDuration`` (None if absent)."""
+    ``LB.RecordingDuration`` (None if absent). ``sensor_meta`` is the sensor stream's
+    ``SensorMeta`` table (None when the file has no sensor stream); with ``channel_meta`` it
+    gives the ADC conversion (:func:`conversion`)."""
 
     path: Path
     attributes: dict[str, object] = field(repr=False)
@@ -100,6 +102,7 @@ class CmcrData:
     duration_us: int | None
     channel_labels: tuple[str, ...]
     channel_meta: np.ndarray = field(repr=False)
+    sensor_meta: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def n_samples(self) -> int:
@@ -240,6 +243,8 @@ def read_cmcr(path: str | Path) -> CmcrData:
             entity = stream.ChannelData_1
             meta = stream.ChannelMeta[()]
             analog = entity[()]
+            sensor_meta = data.h5_file.get("Acquisition/Sensor Data/SensorMeta")
+            sensor_meta = sensor_meta[()] if isinstance(sensor_meta, h5py.Dataset) else None
         except (AttributeError, KeyError) as exc:
             raise McsFormatError(f"{p}: no analog data at /Acquisition/Analog Data/ChannelData 1 "
                                  f"({exc}){_chatter(buf)}", path=str(p)) from exc
@@ -258,7 +263,38 @@ def read_cmcr(path: str | Path) -> CmcrData:
                              f"{ticks.tolist()}", path=str(p))
     labels = tuple(_decode(x) for x in meta["Label"]) if "Label" in meta.dtype.names else ()
     return CmcrData(path=p, attributes=attrs, analog=analog, tick_us=int(ticks[0]),
-                    duration_us=_duration(attrs, p), channel_labels=labels, channel_meta=meta)
+                    duration_us=_duration(attrs, p), channel_labels=labels, channel_meta=meta,
+                    sensor_meta=sensor_meta)
+
+
+CONVERSION_FIELDS = ("ConversionFactor", "Exponent", "Unit")
+
+
+def conversion(meta: np.ndarray | None) -> dict[str, object] | None:
+    """
+    The ADC conversion of a ``ChannelMeta`` / ``SensorMeta`` table (or one row of it).
+
+    MCS convention: physical value = (raw − ADZero) · ConversionFactor · 10^Exponent [Unit].
+
+    Returns:
+        ``{"conversion_factor": int|float, "exponent": int, "ad_zero": int|float, "unit": str}``,
+        or None when *meta* is None, empty, lacks one of ConversionFactor / Exponent / Unit, has a
+        zero factor, or its rows disagree (no single conversion to report).
+    """
+    if meta is None or meta.dtype.names is None or meta.size == 0:
+        return None
+    names = meta.dtype.names
+    if not set(CONVERSION_FIELDS) <= set(names):
+        return None
+    rows = {(_decode(r["ConversionFactor"]), int(r["Exponent"]),
+             _decode(r["ADZero"]) if "ADZero" in names else 0, _decode(r["Unit"]))
+            for r in np.atleast_1d(meta)}
+    if len(rows) != 1:
+        return None
+    factor, exponent, ad_zero, unit = rows.pop()
+    if not isinstance(factor, (int, float)) or factor == 0 or not unit:
+        return None
+    return {"conversion_factor": factor, "exponent": exponent, "ad_zero": ad_zero, "unit": str(unit)}
 
 
 # --- .cmtr -----------------------------------------------------------------------------------------
@@ -490,8 +526,8 @@ def read_pair(cmcr_path: str | Path, cmtr_path: str | Path, *,
     return cmcr, cmtr
 
 
-__all__ = ["CmcrData", "CmtrData", "SensorStream", "UnitRecord", "open_sensor_stream", "read_cmcr", "read_cmtr",
-           "read_pair", "instance_id"]
+__all__ = ["CmcrData", "CmtrData", "SensorStream", "UnitRecord", "conversion", "open_sensor_stream", "read_cmcr",
+           "read_cmtr", "read_pair", "instance_id"]
 
 
 def instance_id(path: str | Path) -> str | None:

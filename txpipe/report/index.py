@@ -20,6 +20,10 @@ import structlog
 
 from txpipe.errors import ConfigurationError
 from txpipe.report.page import _CSS
+from txpipe.report.render import render_report
+from txpipe.runner.inspect import human_bytes, summarize
+from txpipe.runner.progress import ProgressBar
+from txpipe.version import __version__
 
 
 @dataclass(frozen=True)
@@ -71,8 +75,6 @@ def collect(sources: Sequence[str | os.PathLike[str]]) -> list[Path]:
 
 
 def _row(h5: Path, page: str | None) -> IndexRow:
-    from txpipe.runner.inspect import summarize
-
     s = summarize(h5)
     return IndexRow(
         file=h5, page=page, dataset_id=str(s.root_attrs.get("dataset_id") or h5.stem),
@@ -84,9 +86,6 @@ def _row(h5: Path, page: str | None) -> IndexRow:
 
 
 def _index_html(rows: list[IndexRow], title: str, seconds: float) -> str:
-    from txpipe import __version__
-    from txpipe.runner.inspect import human_bytes
-
     head = ("<tr><th>recording</th><th>duration</th><th>units</th><th>spikes</th><th>trials per stimulus</th>"
             "<th>STA units</th><th>features</th><th>steps</th><th>size</th><th>written (UTC)</th><th>file</th></tr>")
     body = []
@@ -133,9 +132,6 @@ def render_index(sources: Sequence[str | os.PathLike[str]], out_dir: str | os.Pa
     Returns:
         The path of ``index.html``.
     """
-    from txpipe.report import render_report
-    from txpipe.runner.progress import ProgressBar
-
     t0 = time.perf_counter()
     files = collect(sources)
     out = Path(out_dir)

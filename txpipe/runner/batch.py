@@ -41,6 +41,7 @@ from typing import Any
 import structlog
 
 from txpipe.core import store
+from txpipe.core.journal import encode_param
 from txpipe.core.locking import TargetLock
 from txpipe.core.tree import Leaf
 from txpipe.core.relocate import PathMap, changed_inputs, params_match_but_paths, parse_path_map
@@ -48,6 +49,7 @@ from txpipe.errors import ConfigurationError, InputFileError, LockedError, Txpip
 from txpipe.runner.executors import Completed, Executor, SerialExecutor
 from txpipe.log import configure_logging
 from txpipe.core.dataset_id import dataset_id_for
+from txpipe.mcs.reader import instance_id
 from txpipe.synth import make_recording
 from txpipe.runner.pipeline import RunConfig, build_plan, check_options, import_plugins, prepare, run_pipeline
 from txpipe.runner.progress import ProgressBar, progress_disabled
@@ -282,9 +284,7 @@ def check_output(cfg: RunConfig, path_map: PathMap | Sequence[str] = ()) -> Outp
     recordings under another mount point or through a symlink match), after *path_map*
     (``OLD=NEW`` items) is applied.
     """
-    from txpipe.core.journal import encode_param
-
-    pmap = path_map if (not path_map or isinstance(path_map[0], tuple)) else parse_path_map(path_map)  # type: ignore[arg-type]
+    pmap = parse_path_map(path_map)
     out = Path(cfg.out)
     if not out.exists():
         return OutputCheck(False, "no output yet")
@@ -315,8 +315,6 @@ def check_output(cfg: RunConfig, path_map: PathMap | Sequence[str] = ()) -> Outp
         if (e.step, e.step_version) != (name, version) or not params_match_but_paths(e.params, params):
             return OutputCheck(False, "existing output's journal differs from the requested steps/parameters")
     changed = [d for _, d in changed_inputs(entries, [encode_param(p.params) for p in plan], pmap)]
-    from txpipe.mcs.reader import instance_id
-
     for kind, path in (("cmcr", cfg.cmcr), ("cmtr", cfg.cmtr)):
         recorded = sys_meta.get(kind)
         if recorded and not changed:
@@ -455,7 +453,7 @@ def run_batch(
     t0 = time.perf_counter()
     check_options(**options)  # batch-wide mistakes fail once, before any recording
     executor = executor or SerialExecutor()
-    pmap = parse_path_map(path_map) if path_map and not isinstance(path_map[0], tuple) else tuple(path_map)  # type: ignore[arg-type]
+    pmap = parse_path_map(path_map)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     log = structlog.get_logger("txpipe")
     results: dict[int, Outcome] = {}

@@ -34,6 +34,7 @@ from txpipe.core.compression import DEFAULT_LEVEL
 from txpipe.core.replay import verify
 from txpipe.core.step import get_step
 from txpipe.errors import ConfigurationError, TxpipeError
+from txpipe.export.cli import add_export_parser  # pynwb itself loads only when exporting
 from txpipe.log import configure_logging
 from txpipe.report import add_report_arguments, run_report
 from txpipe.runner.batch import discover, run_batch, synth_recordings
@@ -257,6 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "frame edges and sections, per-unit waveform/raster/STA, feature summaries.")
     add_report_arguments(p)
     p.set_defaults(func=cmd_report)
+
+    add_export_parser(sub, common)
     return parser
 
 

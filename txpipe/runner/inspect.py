@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from txpipe.core import store
-from txpipe.core.journal import JournalEntry
+from txpipe.core.journal import JournalEntry, decode_param
 from txpipe.core.paths import SECTION_TIME, SOURCE_FILES, UNITS, NodePath
 from txpipe.core.tree import Group, LazyArray, Leaf, Tree
 
@@ -154,8 +154,6 @@ def human_bytes(n: float) -> str:
 def human_value(value: Any) -> str:
     """A journal parameter as a person writes it: ``(-60, 0)``, ``[a, b]``, ``{movie: step_up}``,
     paths and names without quotes (the journal's own JSON encoding is not shown)."""
-    from txpipe.core.journal import decode_param
-
     def fmt(v: Any) -> str:
         if isinstance(v, tuple):
             return "(" + ", ".join(fmt(x) for x in v) + ("," if len(v) == 1 else "") + ")"

@@ -23,7 +23,9 @@ from typing import Any
 
 import structlog
 
-from txpipe.errors import ConfigurationError
+from txpipe.core.compression import compression
+from txpipe.core.relocate import changed_inputs, params_match_but_paths
+from txpipe.errors import ConfigurationError, UndoError
 from txpipe.core.journal import encode_param
 from txpipe.mcs.playlist import read_playlists
 from txpipe.core import store
@@ -36,6 +38,7 @@ from txpipe.runner.progress import ProgressBar, unit_progress
 from txpipe.synth import make_recording
 from txpipe.mcs.stimulus_config import load_configs
 from txpipe.steps.add_section_time import playlist_movies
+from txpipe.steps.compute_eimage_sta import check_sensor_stream
 from txpipe.steps.compute_sta import check_movie_file
 
 PIPELINE_STEPS = (
@@ -202,12 +205,15 @@ def check_plan(plan: tuple[PlannedStep, ...]) -> None:
     each step's parameters and preflight (:meth:`~txpipe.core.step.Step.check`: input
     files exist, the playlist is in the playlist file, feature names are registered), then the
     movies the later steps will need: a stimulus config for every playlist movie, the dense-noise
-    movie's ``.npy``, a step movie when ``step_response`` is asked for by name.
+    movie's ``.npy``, a step movie when ``step_response`` is asked for by name, a sensor stream
+    in the ``.cmcr`` when the electrical image is planned.
 
     Raises:
         TxpipeError, FileNotFoundError: the first problem found, naming the file or parameter.
     """
     by_name = {p.name: get_step(p.name).check(p.params) for p in plan}
+    if "compute_eimage_sta" in by_name and "load_recording" in by_name:
+        check_sensor_stream(by_name["load_recording"]["cmcr_path"])
     if "add_section_time" not in by_name:
         return
     movies = list(playlist_movies(by_name["add_section_time"]))
@@ -303,8 +309,6 @@ def run_pipeline(cfg: RunConfig) -> RunResult:
         TxpipeError: a step failed (the output keeps its previous content or stays absent).
         FileExistsError: ``cfg.out`` exists and ``cfg.overwrite`` is False.
     """
-    from txpipe.core.compression import compression
-
     with compression(cfg.compress):
         return _run_pipeline(cfg)
 
@@ -379,9 +383,6 @@ def _resume(cfg: RunConfig, plan: tuple[PlannedStep, ...]) -> PipelineSession:
     the same content). Steps whose recorded input files changed since are redone: the session is
     rolled back to before the first of them (or started afresh when that cannot be undone).
     """
-    from txpipe.core.relocate import changed_inputs, params_match_but_paths
-    from txpipe.errors import UndoError
-
     s = PipelineSession.load(Path(cfg.resume_from), defer=True)  # type: ignore[arg-type]
     done = s.journal
     if len(done) > len(plan):

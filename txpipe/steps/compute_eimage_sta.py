@@ -107,11 +107,21 @@ def _check_window(v: Any) -> None:
     _k.check_window_range(v)
 
 
+def check_sensor_stream(cmcr_path: str | os.PathLike[str]) -> None:
+    """Before a run: the ``.cmcr`` has a readable sensor stream (opened, nothing read).
+
+    Raises:
+        McsFileError, McsFormatError: missing file, or no (frames, 65, 65) sensor stream.
+    """
+    with mcs.open_sensor_stream(cmcr_path):
+        pass
+
+
 def memory_bytes(chunk_samples: int, overlap_samples: int, n_units: int, width: int, channels: int = mcs.N_SENSORS) -> int:
-    """Peak working memory of the step beyond the state (bytes): the int16 read block
-    (2 B per channel-sample of the chunk), the float32 filter buffer (4 B per channel-sample of
-    chunk + overlap) and its overlap copy, and the float64 window sums (8 B × width × channels
-    per unit)."""
+    """Upper bound of the step's working memory beyond the state (bytes), for the pure-numpy path:
+    the int16 read block (2 B per channel-sample of the chunk), the float32 filter buffer (4 B per
+    channel-sample of chunk + overlap) and its overlap copy, and the float64 window sums
+    (8 B × width × channels per unit). The numba path needs less: no float32 buffer."""
     return channels * (2 * chunk_samples + 4 * (chunk_samples + 2 * overlap_samples) + 8 * width * n_units)
 
 
@@ -214,7 +224,7 @@ def compute_eimage_sta_step(
                 bar.update()
 
             res = _k.stream_eimage(lambda a, b: stream.read(a, b), n, mcs.N_SENSORS, spikes, (lo, hi), hp, chunk,
-                                   on_chunk=on_chunk)
+                                   on_chunk=on_chunk, read_into=lambda a, b, out: stream.read(a, b, out))
         fp = file_fingerprint(stream.path)
 
     params_json = canonical_json({k: encode_param(v) for k, v in p.items()})
@@ -253,8 +263,8 @@ def compute_eimage_sta_step(
     ch.note(n_units=len(chosen), window_samples=int(n), n_spikes=int(res.counts.sum()),
             n_excluded=int(sum(n_excl)), n_beyond_limit=int(sum(n_over)),
             units_without_spikes=int(np.count_nonzero(res.counts == 0)), seconds=round(seconds, 3),
-            filter_seconds=round(res.filter_seconds, 3), read_seconds=round(res.read_seconds, 3),
-            add_seconds=round(res.add_seconds, 3), warnings=warnings)
+            compute_seconds=round(res.filter_seconds + res.add_seconds, 3), read_seconds=round(res.read_seconds, 3),
+            warnings=warnings)
     for w in warnings:
         log.warning("compute_eimage_sta_warning", message=w)
     log.info("eimage_finished", n_units=len(chosen), window_samples=int(n), seconds=round(seconds, 3))
@@ -397,5 +407,5 @@ load_recording_with_eimage_sta.__signature__ = inspect.Signature(  # type: ignor
     + list(compute_eimage_sta_step.signature.parameters.values()))
 
 
-__all__ = ["EImageResult", "compute_eimage_sta", "compute_eimage_sta_step", "load_recording_with_eimage_sta",
+__all__ = ["EImageResult", "check_sensor_stream", "compute_eimage_sta", "compute_eimage_sta_step", "load_recording_with_eimage_sta",
            "memory_bytes"]

@@ -179,7 +179,7 @@ def compute_sta_step(
     units = state.keys(UNITS) if state.is_group(UNITS) else []
     frames_per_unit: list[np.ndarray] = []
     need_frames = 0
-    for uid in state.progress(units, what=name, unit="unit"):
+    for uid in state.progress(units, what=f"{name} spikes", unit="unit"):
         base = UNITS / uid / "spike_times_sectioned" / name
         if not state.is_group(base):
             raise MissingPrerequisiteError(
@@ -205,7 +205,8 @@ def compute_sta_step(
             path=str(path),
         )
 
-    res = _sta.sta_counts(frames_per_unit, mv, (c0, c1))
+    with state.counter(len(units), what=f"{name} STA", unit="unit") as done:
+        res = _sta.sta_counts(frames_per_unit, mv, (c0, c1), on_units=done.update)
     params = {"cover_range": [c0, c1], "movie": name, "trials": trials}
     ptext = canonical_json({k: encode_param(v) for k, v in params.items()})
     ch = Changes()

@@ -6,7 +6,8 @@ sensor_id, unit_num, spike_count, n_excluded_peaks; leaves spike_times uint64 sa
 float32, firing_rate_10hz float32 spikes/s, unit_info dict), ``/stimulus/light_reference/*``
 float32 ADC counts, ``/metadata/{acquisition_rate, sample_interval, n_samples,
 recording_duration_s, frame_timestamps, frame_time, dataset_id}``, ``/metadata/sys_meta/{cmcr,
-cmtr}`` (file attributes) and ``/source_files`` attrs. Differences from the lab's pipeline are
+cmtr}`` (file attributes), ``/metadata/sensor_conversion`` and ``/metadata/analog_conversion/{ch1,
+ch2}`` (the MCS ADC conversions, when the ``.cmcr`` has them) and ``/source_files`` attrs. Differences from the lab's pipeline are
 listed in ``docs/steps.md``.
 """
 
@@ -30,12 +31,14 @@ from txpipe.errors import ConfigurationError, FrameSyncError, McsFormatError, Pa
 from txpipe.core.fingerprint import file_fingerprint, value_digest
 from txpipe.core.paths import (
     ACQUISITION_RATE,
+    ANALOG_CONVERSION,
     DATASET_ID,
     FRAME_TIME,
     FRAME_TIMESTAMPS,
     LIGHT_REFERENCE,
     METADATA,
     SAMPLE_INTERVAL,
+    SENSOR_CONVERSION,
     SOURCE_FILES,
     STIMULUS,
     SYS_META,
@@ -207,6 +210,9 @@ def load_recording_step(
     # and the float32 copies at once.
     analog = cmcr.analog
     cmcr_file, cmcr_attributes = cmcr.path, cmcr.attributes
+    sensor_conv = mcs.conversion(cmcr.sensor_meta)
+    analog_conv = {f"ch{c + 1}": conv for c in range(min(2, cmcr.channel_meta.size))
+                   if (conv := mcs.conversion(cmcr.channel_meta[c:c + 1])) is not None}
     analog_digest = value_digest(analog)
     # frame timestamps from the frame-sync channel (row 1)
     min_interval = int(round(min_frame_interval_s * fs))
@@ -253,6 +259,13 @@ def load_recording_step(
     ch.put(FRAME_TIME, ft.astype(np.float64) / fs, unit="s")
     ch.put(DATASET_ID, did)
     ch.put(SYS_META / "cmcr", _sys_meta(cmcr_attributes))
+    # ADC conversions, value = (raw - ad_zero) * conversion_factor * 10**exponent [unit]: the
+    # sensor one applies to the spike cutouts (waveforms), the analog ones to the light reference
+    # (absent when the .cmcr has no sensor stream: the waveforms' physical unit is then unknown)
+    if sensor_conv is not None:
+        ch.put(SENSOR_CONVERSION, sensor_conv, source="SensorMeta")
+    if analog_conv:
+        ch.put(ANALOG_CONVERSION, analog_conv, source="ChannelMeta")
     ch.put(SYS_META / "cmtr", _sys_meta(cmtr.attributes))
     ch.set_attrs(SOURCE_FILES, cmcr_path=str(cmcr_path), cmtr_path=str(cmtr_path))
 
