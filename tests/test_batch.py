@@ -122,7 +122,13 @@ class TestResume:
         deadline = time.monotonic() + 120
         while not list(out.glob("*.h5")) and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.05)
-        workers = [c for c in me.children(recursive=True) if "resource_tracker" not in " ".join(c.cmdline())]
+        workers = []
+        for c in me.children(recursive=True):
+            try:
+                if "resource_tracker" not in " ".join(c.cmdline()):
+                    workers.append(c)
+            except psutil.NoSuchProcess:  # exiting (a zombie has no command line)
+                pass
         assert workers, "no worker process found"
         os.kill(workers[0].pid, signal.SIGKILL)
         stdout, stderr = proc.communicate(timeout=120)

@@ -53,13 +53,21 @@ def _alive(pids: list[int]) -> list[str]:
     return out
 
 
+def _cmdline(p: psutil.Process) -> str:
+    """*p*'s command line; "" for a process that is exiting (a zombie has none)."""
+    try:
+        return " ".join(p.cmdline())
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        return ""
+
+
 def _start_and_wait_for_workers(cmd: list[str], out: Path) -> tuple[subprocess.Popen, list[int]]:
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     me = psutil.Process(proc.pid)
     deadline = time.monotonic() + 120
     kids: list[psutil.Process] = []
     while time.monotonic() < deadline and proc.poll() is None:
-        kids = [c for c in me.children(recursive=True) if "resource_tracker" not in " ".join(c.cmdline())]
+        kids = [c for c in me.children(recursive=True) if "resource_tracker" not in _cmdline(c)]
         if len(kids) >= 2:
             break
         time.sleep(0.05)

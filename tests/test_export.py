@@ -16,7 +16,7 @@ import pytest
 from txpipe.errors import ExportError, MissingExtraError
 from txpipe.export.nwb import column_name, load_metadata, session_start
 
-pynwb = pytest.importorskip("pynwb", reason="needs the nwb extra: pip install 'txpipe[nwb]'")
+pynwb = pytest.importorskip("pynwb", reason="needs the nwb extra: pip install -e '.[nwb]' in the txpipe clone")
 
 META = {
     "timezone": "Europe/Berlin",

@@ -90,7 +90,7 @@ class SessionVsModel(RuleBasedStateMachine):
             return
         self.s.undo()
         self.twin.undo()
-        self.model = self.stack.pop()
+        self.model = dict(self.stack.pop())  # a copy: checkpoint snapshots may hold the same dict
         self.undoable.pop()
 
     @rule()
@@ -102,14 +102,14 @@ class SessionVsModel(RuleBasedStateMachine):
     def checkpoint(self):
         c = self.dir / f"c{len(self.checkpoints)}.h5"
         self.s.checkpoint(c)
-        self.checkpoints.append((c, dict(self.model), list(self.stack), list(self.undoable)))
+        self.checkpoints.append((c, dict(self.model), [dict(m) for m in self.stack], list(self.undoable)))
 
     def _continue_from(self, path: Path, model, stack, undoable, defer: bool) -> None:
         self.s.discard()  # replaced on purpose: its uncommitted work is in the model
         if path != self.target:  # resume from a checkpoint: copy it to the target (load binds)
             _copy_replace(path, self.target)
         self.s = txpipe.PipelineSession.load(self.target, defer=defer)
-        self.model, self.stack = dict(model), list(stack)
+        self.model, self.stack = dict(model), [dict(m) for m in stack]
         # a loaded entry can be undone only if all it did was add
         self.undoable = [
             all(c["op"] in ("added", "group_added") or (c["op"] == "attrs" and c["path"] in {x["path"] for x in e.changed if x["op"] != "attrs"}) for c in e.changed)

@@ -167,7 +167,7 @@ class ConfigurationError(TxpipeError, ValueError):
 
 class MissingExtraError(TxpipeError, ImportError):
     """An optional feature needs packages that are not installed. ``extra`` names the pip extra
-    that installs them (``pip install 'txpipe[EXTRA]'``)."""
+    that installs them (``pip install -e '.[EXTRA]'`` in the txpipe clone)."""
 
     def __init__(self, msg: str, *, extra: str = "") -> None:
         super().__init__(msg)

@@ -1,6 +1,6 @@
 """
 Analysis-ready views of a txpipe file: :func:`units` → pandas DataFrame, :func:`sta` → xarray
-DataArray. Both need the ``analysis`` extra (``pip install 'txpipe[analysis]'``).
+DataArray. Both need the ``analysis`` extra (``pip install -e '.[analysis]'`` in the txpipe clone).
 
 Units: positions in µm on the chip (x along columns, y along rows, sensor (1, 1) at 0), rates in
 spikes/s, STA values in movie pixel units (0–255) with lags in display frames.

@@ -175,30 +175,86 @@ def nbytes(value: Any) -> int:
 # --- writing -------------------------------------------------------------------------------------
 
 
-_DCPL = None
+COMPACT_MAX_BYTES = 60 << 10
+"""Arrays up to this many bytes (60 KiB, under HDF5's 64 KiB limit for one header message) are
+stored in the compact layout: their data lives in the dataset's object header, which HDF5
+checksums, so re-opening the file checks them."""
+
+ATTRS_COMPACT_MAX = 1 << 12
+"""Objects this module creates keep up to this many attributes in their object header (HDF5's
+default is 8), where HDF5 checksums them; more go to a separate heap."""
+
+_DCPLS: dict[bool, Any] = {}
+_GCPL: Any = None
 
 
-def _create_array(parent: h5py.Group, name: str, arr: np.ndarray) -> h5py.Dataset:
-    """Create a contiguous dataset holding *arr* through h5py's low-level API.
+def attrs_in_header(stored: dict[str, Any]) -> bool:
+    """Whether HDF5 keeps the attributes *stored* (as :func:`stored_attrs` gives them) in the
+    object header of an object this module creates: at most :data:`ATTRS_COMPACT_MAX` of them,
+    none too large for one header message; otherwise they all go to a separate heap."""
+    return len(stored) <= ATTRS_COMPACT_MAX and not any(
+        isinstance(v, np.ndarray) and v.nbytes > COMPACT_MAX_BYTES for v in stored.values()
+    )
 
-    Same result as ``parent.create_dataset(name, data=arr)`` (no creation timestamps, as
-    h5py's default), at about half the per-dataset cost, which matters for files with tens
-    of thousands of small trial arrays. The caller closes the returned dataset.
-    """
-    global _DCPL
-    if _DCPL is None:
-        _DCPL = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
-        _DCPL.set_obj_track_times(False)
-    space = h5py.h5s.create(h5py.h5s.SCALAR) if arr.ndim == 0 else h5py.h5s.create_simple(arr.shape)
-    dcpl = compression.dcpl_for(arr) or _DCPL  # chunked + shuffle + gzip under --compress
-    dsid = h5py.h5d.create(parent.id, name.encode("utf-8"), h5py.h5t.py_create(arr.dtype, logical=True), space, dcpl=dcpl)
+
+def _compact_attrs(plist: Any) -> Any:
+    plist.set_attr_phase_change(ATTRS_COMPACT_MAX, 6)
+    return plist
+
+
+def _compact_dcpl(compact: bool = True) -> Any:
+    """Dataset creation properties: no timestamps; compact layout or contiguous."""
+    dcpl = _DCPLS.get(compact)
+    if dcpl is None:
+        dcpl = _DCPLS[compact] = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+        dcpl.set_obj_track_times(False)
+        if compact:
+            dcpl.set_layout(h5py.h5d.COMPACT)
+    return dcpl
+
+
+def create_group(parent: h5py.Group, name: str) -> h5py.Group:
+    """Create group *name* under *parent*, members and attributes in creation order, attributes
+    in the object header (see :data:`ATTRS_COMPACT_MAX`). The caller closes it."""
+    global _GCPL
+    if _GCPL is None:
+        order = h5py.h5p.CRT_ORDER_TRACKED | h5py.h5p.CRT_ORDER_INDEXED
+        _GCPL = h5py.h5p.create(h5py.h5p.GROUP_CREATE)
+        _GCPL.set_link_creation_order(order)
+        _GCPL.set_attr_creation_order(order)
+        _compact_attrs(_GCPL)
+    return h5py.Group(h5py.h5g.create(parent.id, name.encode("utf-8"), gcpl=_GCPL))
+
+
+def _create_dataset(parent: h5py.Group, name: str, tid: Any, space: Any, dcpl: Any, data: np.ndarray | None) -> h5py.Dataset:
+    dsid = h5py.h5d.create(parent.id, name.encode("utf-8"), tid, space, dcpl=_compact_attrs(dcpl))
     try:
-        if arr.size:
-            dsid.write(h5py.h5s.ALL, h5py.h5s.ALL, np.ascontiguousarray(arr))
+        if data is not None:
+            dsid.write(h5py.h5s.ALL, h5py.h5s.ALL, data)
     except BaseException:
         close_quietly(dsid)
         raise
     return h5py.Dataset(dsid)
+
+
+def stored_compact(arr: np.ndarray) -> bool:
+    """Whether :func:`write_value` stores *arr* in the compact layout (data inside the
+    checksummed object header) rather than in a separate data block."""
+    return arr.nbytes <= COMPACT_MAX_BYTES and compression.dcpl_for(arr) is None
+
+
+def _create_array(parent: h5py.Group, name: str, arr: np.ndarray) -> h5py.Dataset:
+    """Create a dataset holding *arr* through h5py's low-level API: compact up to
+    :data:`COMPACT_MAX_BYTES`, contiguous above (chunked + shuffle + gzip under compression).
+
+    Same values as ``parent.create_dataset(name, data=arr)`` (no creation timestamps, as
+    h5py's default), at about half the per-dataset cost, which matters for files with tens
+    of thousands of small trial arrays. The caller closes the returned dataset.
+    """
+    dcpl = compression.dcpl_for(arr) or _compact_dcpl(arr.nbytes <= COMPACT_MAX_BYTES)
+    space = h5py.h5s.create(h5py.h5s.SCALAR) if arr.ndim == 0 else h5py.h5s.create_simple(arr.shape)
+    tid = h5py.h5t.py_create(arr.dtype, logical=True)
+    return _create_dataset(parent, name, tid, space, dcpl, np.ascontiguousarray(arr) if arr.size else None)
 
 
 def close(obj: Any) -> None:
@@ -269,7 +325,7 @@ def write_value(parent: h5py.Group, name: str, value: Any, *, attrdict: bool = T
     if isinstance(value, np.ndarray):
         return _create_array(parent, name, value)
     if isinstance(value, (list, tuple)):
-        g = parent.create_group(name, track_order=True)
+        g = create_group(parent, name)
         try:
             set_attr(g, TYPE_ATTR, "list" if isinstance(value, list) else "tuple")
             for i, v in enumerate(value):
@@ -279,7 +335,7 @@ def write_value(parent: h5py.Group, name: str, value: Any, *, attrdict: bool = T
             raise
         return g
     if attrdict and _is_attrdict(value):
-        g = parent.create_group(name, track_order=True)
+        g = create_group(parent, name)
         try:
             set_attr(g, TYPE_ATTR, "attrdict")
             write_attrs(g, value)
@@ -288,7 +344,7 @@ def write_value(parent: h5py.Group, name: str, value: Any, *, attrdict: bool = T
             raise
         return g
     if isinstance(value, dict):
-        g = parent.create_group(name, track_order=True)
+        g = create_group(parent, name)
         try:
             set_attr(g, TYPE_ATTR, "dict")
             set_attr(g, KEYS_ATTR, "int" if value and isinstance(next(iter(value)), int) else "str")
@@ -299,7 +355,7 @@ def write_value(parent: h5py.Group, name: str, value: Any, *, attrdict: bool = T
             raise
         return g
     if value is None:
-        ds = parent.create_dataset(name, data=h5py.Empty("u1"))
+        ds = _create_dataset(parent, name, h5py.h5t.py_create(np.dtype("u1")), h5py.h5s.create(h5py.h5s.NULL), _compact_dcpl(False), None)
         tag = "none"
     elif isinstance(value, np.generic):
         ds = _create_array(parent, name, np.asarray(value))
@@ -317,10 +373,13 @@ def write_value(parent: h5py.Group, name: str, value: Any, *, attrdict: bool = T
         ds = _create_array(parent, name, np.asarray(value, dtype=np.complex128))
         tag = "complex"
     elif isinstance(value, str):
-        ds = parent.create_dataset(name, data=value, dtype=STR_DTYPE)
+        ds = _create_dataset(
+            parent, name, h5py.h5t.py_create(STR_DTYPE, logical=True), h5py.h5s.create(h5py.h5s.SCALAR), _compact_dcpl(),
+            np.array(value, dtype=STR_DTYPE),
+        )
         tag = "str"
     elif isinstance(value, bytes):
-        ds = parent.create_dataset(name, data=np.frombuffer(value, dtype=np.uint8))
+        ds = _create_array(parent, name, np.frombuffer(value, dtype=np.uint8))
         tag = "bytes"
     else:  # normalize() rejects everything else before it can get here
         raise UnsupportedValueError(f"{parent.name}/{name}: unsupported {type(value).__name__}")
@@ -481,55 +540,28 @@ def replace_attrs(obj: h5py.HLObject, attrs: dict[str, Any]) -> None:
 # --- checking what was written --------------------------------------------------------------------
 
 
-def _open_dataset(gid: Any, name: str) -> Any:
-    try:
-        return h5py.h5d.open(gid, name.encode("utf-8"))
-    except KeyError:
-        return None
-
-
-def _scalar_read(dsid: Any, dtype: np.dtype) -> np.ndarray | None:
-    if dsid.shape != () or (h5py.check_string_dtype(dtype) is None and dsid.dtype != dtype):
-        return None
-    got = np.empty((), dtype=dtype)
-    dsid.read(h5py.h5s.ALL, h5py.h5s.ALL, got)
-    return got
-
-
-def check_value(
-    gid: Any,
-    name: str,
-    value: Any,
-    attrs: dict[str, Any],
-    same_array: Any,
-    *,
-    attrdict: bool = True,
-    dims: tuple[str, ...] | None = None,
-    cf_units: str | None = None,
-) -> bool:
+def layout(path: str, value: Any, attrs: dict[str, Any], *, attrdict: bool = True,
+           dims: tuple[str, ...] | None = None, cf_units: str | None = None) -> Iterator[tuple[str, bool, dict[str, Any], Any]]:
     """
-    Whether *name* under the group *gid* (low-level id) holds exactly what :func:`write_node`
-    writes for *value* with node attributes *attrs* (and *dims* / *cf_units*): the same objects,
-    markers, attributes and data. ``same_array(dsid, array, attrs, markers)`` compares a dataset
-    with an array.
+    The objects :func:`write_node` creates for *value* with node attributes *attrs* (and *dims* /
+    *cf_units*, see :func:`write_description`) at *path*, parents first: ``(path, is_group,
+    attributes as stored with the reserved markers, data)``, data being the array a dataset
+    holds, the text of a string dataset, or None (groups, None).
 
-    The reading side of this module's type table, through h5py's low-level API (a fraction of
-    the cost of :func:`read_value`), used to check a commit before it is marked complete.
+    The reading side of this module's type table, used to check a commit before it is marked
+    complete.
     """
     attrdict = attrdict and not attrs
-    described = {}
+    stored = stored_attrs(attrs)
     if (dims is not None or cf_units is not None) and not isinstance(value, (list, tuple, dict)):
         ndim = value.ndim if isinstance(value, np.ndarray) else int(isinstance(value, bytes))
-        described = description_attrs(attrs, ndim, dims, cf_units)
+        stored.update(description_attrs(attrs, ndim, dims, cf_units))
     if isinstance(value, np.ndarray):
-        dsid = _open_dataset(gid, name)
-        if dsid is None:
-            return False
-        with closing(dsid):
-            return bool(same_array(dsid, value, attrs, described or None))
+        yield path, False, stored, value
+        return
     if isinstance(value, (list, tuple, dict)):
         if isinstance(value, (list, tuple)):
-            markers = {TYPE_ATTR: "list" if isinstance(value, list) else "tuple"}
+            markers: dict[str, Any] = {TYPE_ATTR: "list" if isinstance(value, list) else "tuple"}
             members = [(str(i), v) for i, v in enumerate(value)]
         elif attrdict and _is_attrdict(value):
             markers = {TYPE_ATTR: "attrdict", **stored_attrs(value)}
@@ -537,47 +569,30 @@ def check_value(
         else:
             markers = {TYPE_ATTR: "dict", KEYS_ATTR: "int" if value and isinstance(next(iter(value)), int) else "str"}
             members = [(str(k), v) for k, v in value.items()]
-        try:
-            sub = h5py.h5g.open(gid, name.encode("utf-8"))
-        except KeyError:
-            return False
-        with closing(sub):
-            if not attrs_stored_as(sub, attrs, markers):
-                return False
-            if [n.decode("utf-8") for n in sub] != [n for n, _ in members]:
-                return False
-            return all(check_value(sub, n, v, {}, same_array) for n, v in members)
-    dsid = _open_dataset(gid, name)
-    if dsid is None:
-        return False
-    with closing(dsid):
-        if value is None:
-            return dsid.get_space().get_simple_extent_type() == h5py.h5s.NULL and \
-                attrs_stored_as(dsid, attrs, {TYPE_ATTR: "none", **described})
-        if isinstance(value, np.generic):
-            return bool(same_array(dsid, np.asarray(value), attrs, {TYPE_ATTR: "npscalar", **described}))
-        if isinstance(value, bool):
-            arr, tag = np.asarray(value, dtype=np.bool_), "bool"
-        elif isinstance(value, int):
-            arr, tag = np.asarray(value, dtype=np.int64), "int"
-        elif isinstance(value, float):
-            arr, tag = np.asarray(value, dtype=np.float64), "float"
-        elif isinstance(value, complex):
-            arr, tag = np.asarray(value, dtype=np.complex128), "complex"
-        elif isinstance(value, bytes):
-            return bool(same_array(dsid, np.frombuffer(value, dtype=np.uint8), attrs, {TYPE_ATTR: "bytes", **described}))
-        elif isinstance(value, str):
-            if h5py.check_string_dtype(dsid.dtype) is None or \
-                    not attrs_stored_as(dsid, attrs, {TYPE_ATTR: "str", **described}):
-                return False
-            got = _scalar_read(dsid, STR_DTYPE)
-            if got is None:
-                return False
-            text = got[()]
-            return (text.decode("utf-8") if isinstance(text, bytes) else text) == value
-        else:
-            return False
-        return bool(same_array(dsid, arr, attrs, {TYPE_ATTR: tag, **described}))
+        yield path, True, {**markers, **stored}, None
+        for n, v in members:
+            yield from layout(f"{path}/{n}", v, {})
+        return
+    data: Any
+    if value is None:
+        tag, data = "none", None
+    elif isinstance(value, np.generic):
+        tag, data = "npscalar", np.asarray(value)
+    elif isinstance(value, bool):
+        tag, data = "bool", np.asarray(value, dtype=np.bool_)
+    elif isinstance(value, int):
+        tag, data = "int", np.asarray(value, dtype=np.int64)
+    elif isinstance(value, float):
+        tag, data = "float", np.asarray(value, dtype=np.float64)
+    elif isinstance(value, complex):
+        tag, data = "complex", np.asarray(value, dtype=np.complex128)
+    elif isinstance(value, bytes):
+        tag, data = "bytes", np.frombuffer(value, dtype=np.uint8)
+    elif isinstance(value, str):
+        tag, data = "str", value
+    else:  # normalize() rejects everything else before it can get here
+        raise UnsupportedValueError(f"{path}: unsupported {type(value).__name__}")
+    yield path, False, {TYPE_ATTR: tag, **stored}, data
 
 
 # --- reading -------------------------------------------------------------------------------------

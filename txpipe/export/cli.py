@@ -19,7 +19,7 @@ def add_export_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]"
     """Add ``export`` (with its ``nwb`` subcommand) to the ``txpipe`` subcommands *sub*."""
     p = sub.add_parser("export", help="export txpipe files to other formats (NWB)",
                        description="Export txpipe files for the tools the field uses. 'txpipe export nwb' writes "
-                       "NWB 2.x (needs pip install 'txpipe[nwb]'); mapping in docs/interop.md.")
+                       "NWB 2.x (needs pip install -e '.[nwb]' in the txpipe clone); mapping in docs/interop.md.")
     fmt = p.add_subparsers(dest="format", metavar="FORMAT", required=True)
     n = fmt.add_parser("nwb", parents=[common], help="write NWB 2.x files (DANDI, Neurosift, matnwb, SpikeInterface)",
                        description="Export one txpipe file, or every *.h5 txpipe file of a folder, to NWB 2.x. "

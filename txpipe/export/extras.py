@@ -11,12 +11,12 @@ from txpipe.errors import MissingExtraError
 
 def require(module: str, extra: str, purpose: str) -> ModuleType:
     """``importlib.import_module(module)``; if it is missing, a MissingExtraError saying that
-    *purpose* needs it and ``pip install 'txpipe[EXTRA]'`` installs it."""
+    *purpose* needs it and ``pip install -e '.[EXTRA]'`` in the txpipe clone installs it."""
     try:
         return importlib.import_module(module)
     except ImportError as exc:
         raise MissingExtraError(f"{purpose} needs {module.split('.')[0]}, which is not installed "
-                                f"({exc}): pip install 'txpipe[{extra}]'", extra=extra) from exc
+                                f"({exc}): pip install -e '.[{extra}]' in the txpipe clone", extra=extra) from exc
 
 
 __all__ = ["require"]

@@ -577,7 +577,7 @@ def to_nwb(h5: str | Path, nwb: str | Path, metadata: str | Path | Mapping[str, 
         The NWB file's path.
 
     Raises:
-        MissingExtraError: pynwb is not installed (``pip install 'txpipe[nwb]'``).
+        MissingExtraError: pynwb is not installed (``pip install -e '.[nwb]'`` in the txpipe clone).
         NotATxpipeFileError / FileNotFoundError: *h5* is not a complete txpipe file.
         ExportError: metadata missing or malformed (e.g. no time zone), or *nwb* is *h5*.
         FileExistsError: *nwb* exists and *overwrite* is False.

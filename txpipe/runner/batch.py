@@ -46,6 +46,7 @@ from txpipe.core.locking import TargetLock
 from txpipe.core.tree import Leaf
 from txpipe.core.relocate import PathMap, changed_inputs, params_match_but_paths, parse_path_map
 from txpipe.errors import ConfigurationError, InputFileError, LockedError, TxpipeError
+from txpipe.mcs.reader import instance_id
 from txpipe.runner.executors import Completed, Executor, SerialExecutor
 from txpipe.log import configure_logging
 from txpipe.core.dataset_id import dataset_id_for

@@ -31,7 +31,7 @@ class LoadWithEImageSTAResult:
 
     ``units_with_sta``: units whose electrical image averaged at least one spike;
     ``elapsed_seconds``: the whole call, s; ``filter_time_seconds``: the part of it spent
-    high-pass filtering the sensor stream, s.
+    high-pass filtering and averaging the sensor stream (one pass; reading excluded), s.
     """
 
     hdf5_path: Path

@@ -136,7 +136,7 @@ def load_recording_with_eimage_sta(
         image = [e for e in done.journal if e.step == "compute_eimage_sta"][-1]
         did, n_units = str(done.dataset_id), len(done.units)
     return LoadWithEImageSTAResult(Path(r.hdf5_path), did, n_units, r.units_processed - r.units_without_spikes, True,
-                                   round(time.perf_counter() - t0, 6), float(image.notes.get("filter_seconds", 0.0)),
+                                   round(time.perf_counter() - t0, 6), float(image.notes["compute_seconds"]),
                                    list(r.warnings))
 
 
