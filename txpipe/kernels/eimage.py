@@ -25,11 +25,12 @@ Accumulation: for every output row ``t`` of a chunk and every unit, the spikes w
 ``s + lo <= t < s + hi`` add row ``t`` to lag ``t - s - lo`` of the unit's float64 sum. The
 windows crossing a chunk boundary get their rows from both chunks, so no spike is lost.
 
-Two implementations: numba (when installed, :mod:`txpipe.kernels._eimage_numba`): one fused
-kernel per chunk runs forward pass, backward pass and window sums per in-cache tile of
-``FUSED_BLOCK`` channels × ``SUB_ROWS`` rows (each sub-chunk with its own backward overlap), threads
-over tiles, so only the raw int16 block is held: ``2 · C`` bytes per chunk sample (8 450 B for the
-65 × 65 chip, 1.7 GB for a 10 s chunk at 20 kHz). Pure numpy: the chunk's forward outputs in a
+Two implementations: numba (when installed, :mod:`txpipe.kernels._eimage_numba`): the window is
+streamed in steps of at most ``STREAM_ROWS`` rows through one reused raw buffer; one fused kernel
+per step runs forward pass, backward pass and window sums per in-cache tile of ``FUSED_BLOCK``
+channels × ``SUB_ROWS`` rows (each sub-chunk with its own backward overlap), threads over tiles, so
+only the raw int16 block is held: ``2 · C`` bytes per row (8 450 B for the 65 × 65 chip, 0.15 GB
+for ``STREAM_ROWS`` plus the overlap). Pure numpy: the chunk's forward outputs in a
 float32 buffer, the backward pass over it, then the window sums: ``6 · C`` bytes per chunk sample
 (5.1 GB for 10 s). Both add the float64 sums (``8 · C · W`` bytes per unit, ``W = hi - lo``) and
 the overlap rows; nothing grows with ``N``. Tests compare both paths with scipy.
