@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 
 from txpipe.errors import ParameterError
+from txpipe.kernels.butter import butter_highpass, sosfilt_zi
 
 
 OVERLAP_TOL = 1e-13
@@ -108,8 +109,6 @@ def design_highpass(fs_hz: float, cutoff_hz: float, order: int) -> HighPass:
     Raises:
         ParameterError: cutoff not in (0, fs/2), order not a positive integer.
     """
-    from txpipe.kernels.butter import butter_highpass, sosfilt_zi
-
     if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or order < 1:
         raise ParameterError(f"filter_order must be a positive integer, got {order!r}")
     nyq = fs_hz / 2.0
