@@ -247,7 +247,7 @@ class TestNwbErrors:
         from txpipe.export import nwb as nwb_mod
 
         monkeypatch.setitem(sys.modules, "pynwb", None)
-        with pytest.raises(MissingExtraError, match=r"txpipe\[nwb\]") as exc:
+        with pytest.raises(MissingExtraError, match=r"pip install -e '\.\[nwb\]'") as exc:
             nwb_mod.require_nwb()
         assert exc.value.extra == "nwb"
 
@@ -389,13 +389,13 @@ class TestEdges:
 
         h5, _, _ = demo
         monkeypatch.setitem(sys.modules, "spikeinterface.core", None)
-        with pytest.raises(MissingExtraError, match=r"txpipe\[spikeinterface\]"):
+        with pytest.raises(MissingExtraError, match=r"pip install -e '\.\[spikeinterface\]'"):
             to_sorting(h5)
         monkeypatch.setitem(sys.modules, "pandas", None)
-        with pytest.raises(MissingExtraError, match=r"txpipe\[analysis\]"):
+        with pytest.raises(MissingExtraError, match=r"pip install -e '\.\[analysis\]'"):
             read.units(h5)
         monkeypatch.setitem(sys.modules, "xarray", None)
-        with pytest.raises(MissingExtraError, match=r"txpipe\[analysis\]"):
+        with pytest.raises(MissingExtraError, match=r"pip install -e '\.\[analysis\]'"):
             read.sta(h5)
 
     def test_file_without_recorded_conversions_says_adc_counts(self, demo, tmp_path):
