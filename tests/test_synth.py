@@ -181,7 +181,7 @@ class TestConformance:
             data.h5_file.close()
 
     @pytest.mark.skipif(NUMPY_GE_24, reason="McsPy 0.4.3's Spike_Sorter calls int() on int32[1] "
-                        "attributes, which numpy >= 2.4 rejects (mcs-format.md P1)")
+                        "attributes, which numpy >= 2.4 rejects")
     def test_cmtr_spike_sorter_faithful(self, default_rec: synth.GroundTruth) -> None:
         """McsPy's Spike_Sorter wrapper reads the faithful file where numpy allows it."""
         from McsPy.McsCMOSMEA import McsCMOSMEAData

@@ -489,8 +489,8 @@ def _sensor_dataset(p: Path, data: object, buf: io.StringIO) -> tuple[h5py.Datas
                 raise McsFormatError(f"{p}: SensorMeta ticks must be one positive value in µs, got "
                                      f"{ticks.tolist()}", path=str(p))
             tick = int(ticks[0])
-    except (AttributeError, KeyError):
-        pass
+    except (AttributeError, KeyError):  # no SensorMeta: the caller falls back to the analog tick
+        tick = None
     return ds, tick
 
 
