@@ -14,7 +14,7 @@ import txpipe
 ROOT = Path(__file__).resolve().parents[1]
 
 INTERNAL = re.compile(
-    r"SPEC|§|\b(?:FR|SC|W|P)-[A-Z]?\d+|\bW-D\d+|\bP\d{1,2}\s*[–-]\s*P\d{1,2}|[Ii]ssues? ?#?\d+|#\d+\b"
+    r"SPEC|§|\b(?:FR|SC|W|P)-[A-Z]?\d+|\bW-D\d+|\bP\d{1,2}\s*[–-]\s*P\d{1,2}|\((?:[^()]*, )?P\d{1,2}\)|[Ii]ssues? ?#?\d+|#\d+\b"
     r"|(?<![\w/])reference/|seed-spec|lab-pipeline(?:-performance)?\.md|mcs-format\.md|closing note"
 )
 """Internal ids: spec sections, requirement/weakness/quirk ids, issue numbers, the private
