@@ -239,10 +239,7 @@ def as_names(value: Any) -> Any:
 
 
 def _is_number(x: Any) -> bool:
-    try:
-        return isinstance(x, (int, float)) or hasattr(x, "__float__") and not isinstance(x, (str, bytes))
-    except Exception:  # pragma: no cover
-        return False
+    return isinstance(x, (int, float)) or hasattr(x, "__float__") and not isinstance(x, (str, bytes))
 
 
 __all__ = ["REQUIRED", "Param", "ParamSet", "ParamSpec", "as_names", "as_number", "as_path", "as_tuple"]
