@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -172,7 +173,7 @@ def _nb() -> dict[str, Any]:
         from txpipe.kernels import _eimage_numba as m
 
         _NB.update(filter_rows=m.filter_rows, add_windows=m.add_windows, add_windows_par=m.add_windows_par,
-                   fused_chunk=m.fused_chunk)
+                   stream_step=m.stream_step)
     return _NB
 
 
@@ -409,37 +410,70 @@ def _stream_fused(read: BlockReader, read_into: Callable[[int, int, np.ndarray],
     zf = np.ascontiguousarray(zi[:, :, None] * pre[0][None, None, :])
     if pad:  # a few rows: numpy, which spares loading a second compiled kernel (~0.3 s)
         _filter_rows_numpy(pre, np.empty_like(pre), sos, zf, False)
-    # the kernel works through sub-chunks anyway, so stream in STREAM_ROWS-row steps into one small
-    # reused buffer: a fresh multi-GB buffer costs more in page faults than reading it from the page cache
+    bw = FUSED_BLOCK
+    n_blocks = -(-n_channels // bw)
+    cols = n_blocks * bw  # channels padded to whole blocks (the padding filters zeros)
+
+    def blocked(z: np.ndarray) -> np.ndarray:  # (n_sec, C) -> (n_blocks, n_sec, bw)
+        zp = np.zeros((z.shape[0], cols), np.float64)
+        zp[:, :n_channels] = z
+        return np.ascontiguousarray(zp.reshape(z.shape[0], n_blocks, bw).transpose(1, 0, 2))
+
+    zf0, zf1 = blocked(zf[:, 0]), blocked(zf[:, 1])
+    fw = np.empty((n_blocks, SUB_ROWS + overlap, bw), np.float32)  # pending forward outputs per block
+    acc = np.zeros((n_blocks, len(sp), width, bw), np.float64)
+    no_post = np.zeros((pad, cols), np.float64)
+    # stream in STREAM_ROWS-row steps through two small reused buffers (a fresh multi-GB buffer costs
+    # more in page faults than reading the same bytes from the page cache): the next step is read
+    # while a worker thread runs the kernel on the current one (the kernel releases the GIL)
     chunk = min(chunk, STREAM_ROWS)
-    raw = np.empty((min(n, chunk + overlap), n_channels), head_raw.dtype)
-    have = 0  # rows of raw filled, from window row a
-    a = 0
-    while True:
-        e = min(n, a + chunk + overlap)
-        if e - a > have:
-            get(a + have, e, raw[have : e - a])
-        final = e == n
-        n_out = n - a if final else chunk
-        if final:
-            tail = raw[e - a - pad - 1 : e - a] if e - a >= pad + 1 else get(n - pad - 1, n)
-            tail = tail.astype(np.float64)
-            post = np.ascontiguousarray(2.0 * tail[-1] - tail[-2::-1])
-        else:
-            post = np.zeros((pad, n_channels), np.float64)
-        ufirst = np.array([o + np.searchsorted(x, a - hi + 1) for o, x in zip(offsets, sp)], np.int64)
-        ulast = np.array([o + np.searchsorted(x, a + n_out - lo) for o, x in zip(offsets, sp)], np.int64)
+    bufs = [np.empty((min(n, chunk), n_channels), head_raw.dtype) for _ in range(2 if n > chunk else 1)]
+
+    def step(*args: Any) -> float:
         t0 = time.perf_counter()
-        nb["fused_chunk"](raw[: e - a], a, n_out, final, post, sos, zi, zf, all_spikes, ufirst, ulast, lo, width,
-                          res.sums, SUB_ROWS, overlap, FUSED_BLOCK)
-        t_f += time.perf_counter() - t0
-        if on_chunk is not None:
-            on_chunk(a + n_out, n)
-        if final:
-            break
-        have = e - (a + chunk)
-        raw[:have] = raw[chunk : chunk + have].copy()
-        a += chunk
+        nb["stream_step"](*args)
+        return time.perf_counter() - t0
+
+    a = 0
+    p = 0  # forward outputs pending (rows [a - p, a)), the same for every block
+    i = 0
+    pending: tuple[Future[float], int] | None = None
+    with ThreadPoolExecutor(1, thread_name_prefix="txpipe-eimage") as pool:
+        try:
+            while a < n:
+                b = min(n, a + chunk)
+                raw = bufs[i % len(bufs)][: b - a]
+                get(a, b, raw)  # overlaps the previous step's kernel
+                final = b == n
+                post = no_post
+                if final:
+                    tail = raw[b - a - pad - 1 :] if b - a >= pad + 1 else get(n - pad - 1, n)
+                    post = np.zeros((pad, cols), np.float64)
+                    post[:, :n_channels] = 2.0 * tail[-1].astype(np.float64) - tail[-2::-1]
+                p_after = 0 if final else min(p + b - a, overlap)
+                f0, f1 = a - p, (n if final else b - p_after)  # the rows this step finalises
+                ufirst = np.array([o + np.searchsorted(x, f0 - hi + 1) for o, x in zip(offsets, sp)], np.int64)
+                ulast = np.array([o + np.searchsorted(x, f1 - lo) for o, x in zip(offsets, sp)], np.int64)
+                if pending is not None:  # steps share the carried state: one at a time, in order
+                    t_f += pending[0].result()
+                    if on_chunk is not None:
+                        on_chunk(pending[1], n)
+                pending = (pool.submit(step, raw, a, final, post, sos, zi, zf0, zf1, fw, p, all_spikes, ufirst,
+                                       ulast, lo, width, acc, SUB_ROWS, overlap), f1)
+                p = p_after
+                a = b
+                i += 1
+            if pending is not None:
+                t_f += pending[0].result()
+                if on_chunk is not None:
+                    on_chunk(pending[1], n)
+        finally:
+            if pending is not None:
+                pending[0].cancel()
+                wait([pending[0]])
+    del fw, bufs
+    for u in range(len(sp)):  # (n_blocks, U, W, bw) -> (U, W, C)
+        res.sums[u] = acc[:, u].transpose(1, 0, 2).reshape(width, cols)[:, :n_channels]
     res.read_seconds += t_read
     res.filter_seconds += t_f
 
