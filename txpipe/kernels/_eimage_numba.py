@@ -8,33 +8,9 @@ import numba
 import numpy as np
 
 
-@numba.njit(cache=True, nogil=True)
-def filter_rows(x, out, sos, z, reverse):  # pragma: no cover - compiled
-    n, c_n = x.shape
-    n_sec = sos.shape[0]
-    v = np.empty(c_n, np.float64)
-    for i in range(n):
-        t = n - 1 - i if reverse else i
-        xr = x[t]
-        for c in range(c_n):
-            v[c] = xr[c]
-        for k in range(n_sec):
-            b0 = sos[k, 0]
-            b1 = sos[k, 1]
-            b2 = sos[k, 2]
-            a1 = sos[k, 4]
-            a2 = sos[k, 5]
-            z0 = z[k, 0]
-            z1 = z[k, 1]
-            for c in range(c_n):
-                xi = v[c]
-                yi = b0 * xi + z0[c]
-                z0[c] = b1 * xi - a1 * yi + z1[c]
-                z1[c] = b2 * xi - a2 * yi
-                v[c] = yi
-        orow = out[t]
-        for c in range(c_n):
-            orow[c] = v[c]
+def num_threads() -> int:
+    """Threads the parallel kernels use (``NUMBA_NUM_THREADS``, default: the CPUs numba sees)."""
+    return int(numba.get_num_threads())
 
 
 @numba.njit(cache=True, nogil=True)

@@ -26,14 +26,16 @@ Accumulation: for every output row ``t`` of a chunk and every unit, the spikes w
 windows crossing a chunk boundary get their rows from both chunks, so no spike is lost.
 
 Two implementations: numba (when installed, :mod:`txpipe.kernels._eimage_numba`): the window is
-streamed in steps of at most ``STREAM_ROWS`` rows through one reused raw buffer; one fused kernel
-per step runs forward pass, backward pass and window sums per in-cache tile of ``FUSED_BLOCK``
-channels × ``SUB_ROWS`` rows (each sub-chunk with its own backward overlap), threads over tiles, so
-only the raw int16 block is held: ``2 · C`` bytes per row (8 450 B for the 65 × 65 chip, 0.15 GB
-for ``STREAM_ROWS`` plus the overlap). Pure numpy: the chunk's forward outputs in a
-float32 buffer, the backward pass over it, then the window sums: ``6 · C`` bytes per chunk sample
-(5.1 GB for 10 s). Both add the float64 sums (``8 · C · W`` bytes per unit, ``W = hi - lo``) and
-the overlap rows; nothing grows with ``N``. Tests compare both paths with scipy.
+read in steps of at most ``STREAM_ROWS`` rows into two reused int16 buffers (the next step is read
+while a worker thread runs the kernel on the current one). Per step, threads share blocks of
+``FUSED_BLOCK`` channels; per block and sub-step of at most ``SUB_ROWS`` rows, the forward pass
+appends to the block's float32 pending forward outputs, the backward pass runs from the last
+pending row down (the last ``L`` rows only set its state) and writes the finished rows in place,
+their window sums are added, and the last ``L`` forward outputs stay pending for the next
+sub-step. So the forward pass runs once per sample and the backward pass ``1 + L / SUB_ROWS``
+times. Pure numpy: the chunk's forward outputs in a float32 buffer, the backward pass over it,
+then the window sums. :func:`working_memory_bytes` gives both paths' memory; nothing grows with
+``N``. Tests compare both paths with scipy.
 """
 
 from __future__ import annotations
@@ -172,20 +174,9 @@ def _nb() -> dict[str, Any]:
     if not _NB:
         from txpipe.kernels import _eimage_numba as m
 
-        _NB.update(filter_rows=m.filter_rows, add_windows=m.add_windows, add_windows_par=m.add_windows_par,
+        _NB.update(num_threads=m.num_threads, add_windows=m.add_windows, add_windows_par=m.add_windows_par,
                    stream_step=m.stream_step)
     return _NB
-
-
-def filter_rows(x: np.ndarray, out: np.ndarray, sos: np.ndarray, z: np.ndarray, *, reverse: bool, kernel: str) -> None:
-    """Run the second-order sections over the rows of *x* into *out* (same shape; may be *x*),
-    carrying the float64 state *z* (n_sections, 2, C). *kernel* is ``"numba"`` or ``"numpy"``."""
-    if x.shape[0] == 0:
-        return
-    if kernel == "numba":
-        _nb()["filter_rows"](x, out, sos, z, reverse)
-    else:
-        _filter_rows_numpy(x, out, sos, z, reverse)
 
 
 def add_windows(
@@ -318,7 +309,7 @@ def stream_eimage(
     def run(x: np.ndarray, out: np.ndarray, z: np.ndarray, reverse: bool) -> None:
         nonlocal t_f
         t0 = time.perf_counter()
-        filter_rows(x, out, sos, z, reverse=reverse, kernel=kern)
+        _filter_rows_numpy(x, out, sos, z, reverse)
         t_f += time.perf_counter() - t0
 
     # start: odd extension ext[0:pad] = 2 x[0] - x[pad:0:-1]; forward state from sosfilt_zi · ext[0]
@@ -364,20 +355,41 @@ def stream_eimage(
 
 
 SUB_ROWS = 8192
-"""Rows per in-cache sub-chunk of the fused numba kernel (each has its own backward overlap)."""
+"""Rows per sub-step of the numba kernel: each finishes its rows with one backward pass over them
+plus the overlap, so the backward pass costs ``1 + L / SUB_ROWS`` (1.21 at 100 Hz, order 2)."""
 STREAM_ROWS = 2 * SUB_ROWS
-"""Rows the numba path reads and processes per kernel call (at most ``chunk_samples``): a small
-buffer reused for the whole window (0.16 GB for the 65 × 65 chip incl. the overlap)."""
+"""Rows the numba path reads and processes per kernel call (at most ``chunk_samples``), into two
+reused buffers (0.14 GB each for the 65 × 65 chip)."""
 FUSED_BLOCK = 128
-"""Channels per in-cache tile of the fused numba kernel."""
+"""Channels per block of the numba kernel (a thread's unit of work; its sums are contiguous)."""
+
+
+def working_memory_bytes(kernel: str, chunk_samples: int, overlap: int, n_units: int, width: int, channels: int) -> int:
+    """Upper bound (bytes) of :func:`stream_eimage`'s buffers beyond its inputs, for *kernel*
+    (``"numba"`` or ``"numpy"``), ``chunk_samples`` rows per chunk, the filter's *overlap* (samples),
+    *n_units* sums of *width* lags. Nothing depends on the window length.
+
+    numba: two int16 read buffers of ``min(chunk, STREAM_ROWS)`` rows (2 B per channel each), the
+    float32 pending forward outputs (4 B per channel × (``min(chunk, SUB_ROWS)`` + overlap) rows),
+    the float64 sums held blocked and then in the returned layout (16 B per channel × width per
+    unit) and each thread's int16 tile. numpy: the int16 block, the float32 filter buffer of
+    chunk + overlap rows with its overlap copy, and the float64 sums (8 B per channel × width per unit).
+    """
+    if kernel == "numba":
+        cols = -(-channels // FUSED_BLOCK) * FUSED_BLOCK
+        step = min(chunk_samples, STREAM_ROWS)
+        sub = min(chunk_samples, SUB_ROWS)
+        threads = _nb()["num_threads"]()
+        return (2 * 2 * channels * step + 4 * cols * (sub + overlap) + 16 * cols * width * n_units
+                + threads * 2 * sub * FUSED_BLOCK)
+    return channels * (2 * chunk_samples + 4 * (chunk_samples + 2 * overlap) + 8 * width * n_units)
 
 
 def _stream_fused(read: BlockReader, read_into: Callable[[int, int, np.ndarray], Any] | None, n: int, n_channels: int,
                   sp: list[np.ndarray], lo: int, hi: int, hp: HighPass, chunk: int, res: EImageSums,
                   on_chunk: Callable[[int, int], None] | None) -> None:
-    """The numba path: per chunk, one raw block in memory; per channel tile of FUSED_BLOCK channels and
-    sub-chunk of SUB_ROWS rows (with its own overlap) forward pass, backward pass and window sums run in
-    cache (threads over tiles). Same definition and exactness argument as the numpy path."""
+    """The numba path (see the module docstring): same definition and exactness argument as the
+    numpy path; the forward pass is never repeated, reading overlaps the kernel."""
     import time
 
     nb = _nb()
@@ -420,7 +432,8 @@ def _stream_fused(read: BlockReader, read_into: Callable[[int, int, np.ndarray],
         return np.ascontiguousarray(zp.reshape(z.shape[0], n_blocks, bw).transpose(1, 0, 2))
 
     zf0, zf1 = blocked(zf[:, 0]), blocked(zf[:, 1])
-    fw = np.empty((n_blocks, SUB_ROWS + overlap, bw), np.float32)  # pending forward outputs per block
+    sub = min(chunk, SUB_ROWS)
+    fw = np.empty((n_blocks, sub + overlap, bw), np.float32)  # pending forward outputs per block
     acc = np.zeros((n_blocks, len(sp), width, bw), np.float64)
     no_post = np.zeros((pad, cols), np.float64)
     # stream in STREAM_ROWS-row steps through two small reused buffers (a fresh multi-GB buffer costs
@@ -459,7 +472,7 @@ def _stream_fused(read: BlockReader, read_into: Callable[[int, int, np.ndarray],
                     if on_chunk is not None:
                         on_chunk(pending[1], n)
                 pending = (pool.submit(step, raw, a, final, post, sos, zi, zf0, zf1, fw, p, all_spikes, ufirst,
-                                       ulast, lo, width, acc, SUB_ROWS, overlap), f1)
+                                       ulast, lo, width, acc, sub, overlap), f1)
                 p = p_after
                 a = b
                 i += 1
