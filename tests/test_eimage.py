@@ -130,6 +130,24 @@ def test_numba_sub_steps_blocks_and_sections_match_scipy(monkeypatch, order: int
         assert done == sorted(done) and done[-1] == n, done
 
 
+def test_thread_count_does_not_change_the_result(monkeypatch) -> None:
+    pytest.importorskip("numba", reason="numba is the optional 'fast' extra")
+    rng = np.random.default_rng(5)
+    n, c = 4000, 700
+    x = rng.integers(-300, 300, (n, c)).astype(np.int16)
+    hp = ke.design_highpass(FS, 100.0, 2)
+    spikes = [np.arange(-LO, n - HI, 97), np.array([2000])]
+    got = {}
+    for threads in ("1", "3"):
+        monkeypatch.setenv("TXPIPE_THREADS", threads)
+        assert ke.compute_threads() == int(threads)
+        got[threads] = ke.stream_eimage(lambda a, b: x[a:b], n, c, spikes, (LO, HI), hp, 1500, kernel="numba").sums
+    assert np.array_equal(got["1"], got["3"])
+    monkeypatch.setenv("TXPIPE_THREADS", "0")
+    with pytest.raises(ParameterError, match="TXPIPE_THREADS"):
+        ke.compute_threads()
+
+
 def test_progress_reaches_the_window_end_for_both_kernels() -> None:
     rng = np.random.default_rng(1)
     n, c = 5000, 7

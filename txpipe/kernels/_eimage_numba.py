@@ -8,11 +8,6 @@ import numba
 import numpy as np
 
 
-def num_threads() -> int:
-    """Threads the parallel kernels use (``NUMBA_NUM_THREADS``, default: the CPUs numba sees)."""
-    return int(numba.get_num_threads())
-
-
 @numba.njit(cache=True, nogil=True)
 def add_windows(buf, row0, n_rows, spikes, lo, width, acc):  # pragma: no cover - compiled
     c_n = buf.shape[1]
@@ -145,9 +140,9 @@ def _add_windows_block(buf, g0, n_rows, spikes, ufirst, ulast, lo, width, acc): 
                     dst[c] += src[c]
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
+@numba.njit(cache=True, nogil=True)
 def stream_step(raw, row0, final, post, sos, zi, zf0, zf1, fw, p0, spikes, ufirst, ulast, lo, width, acc, sub,
-                overlap):  # pragma: no cover - compiled
+                overlap, b_lo, b_hi):  # pragma: no cover - compiled
     # raw: the window's rows [row0, row0 + n_new) (int16, C channels); fw (n_blocks, sub + overlap, bw)
     # float32: per channel block, the forward outputs of the p0 pending rows [row0 - p0, row0);
     # zf0/zf1 (n_blocks, n_sec, bw): the forward state after them. Per block and per sub-step of `sub`
@@ -156,12 +151,13 @@ def stream_step(raw, row0, final, post, sos, zi, zf0, zf1, fw, p0, spikes, ufirs
     # (all rows and scipy's end rule if final), window sums of the written rows, and the last
     # `overlap` forward outputs kept for the next step. post (pad, n_blocks * bw): the odd extension;
     # acc (n_blocks, n_units, width, bw) float64: the sums, blocked so a block's sums are contiguous
-    # (spread over the (n_units, width, C) layout, the strided adds cost 3-4x more).
+    # (spread over the (n_units, width, C) layout, the strided adds cost 3-4x more). Blocks b_lo..b_hi-1
+    # only: threads run disjoint block ranges (releasing the GIL), sharing nothing they write.
     n_new, c_n = raw.shape
     n_blocks, cap, bw = fw.shape
     n_sec = sos.shape[0]
     pad = post.shape[0]
-    for b in numba.prange(n_blocks):
+    for b in range(b_lo, b_hi):
         c0 = b * bw
         w = min(c_n, c0 + bw) - c0
         fwb = fw[b]

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import os
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -174,7 +175,7 @@ def _nb() -> dict[str, Any]:
     if not _NB:
         from txpipe.kernels import _eimage_numba as m
 
-        _NB.update(num_threads=m.num_threads, add_windows=m.add_windows, add_windows_par=m.add_windows_par,
+        _NB.update(add_windows=m.add_windows, add_windows_par=m.add_windows_par,
                    stream_step=m.stream_step)
     return _NB
 
@@ -364,6 +365,17 @@ FUSED_BLOCK = 128
 """Channels per block of the numba kernel (a thread's unit of work; its sums are contiguous)."""
 
 
+def compute_threads() -> int:
+    """Threads the numba kernel runs on: the CPUs this process may use (``os.sched_getaffinity``),
+    or ``TXPIPE_THREADS`` when set (a positive integer)."""
+    env = os.environ.get("TXPIPE_THREADS")
+    if env:
+        if not env.isdigit() or int(env) < 1:
+            raise ParameterError(f"TXPIPE_THREADS must be a positive integer, got {env!r}")
+        return int(env)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def working_memory_bytes(kernel: str, chunk_samples: int, overlap: int, n_units: int, width: int, channels: int) -> int:
     """Upper bound (bytes) of :func:`stream_eimage`'s buffers beyond its inputs, for *kernel*
     (``"numba"`` or ``"numpy"``), ``chunk_samples`` rows per chunk, the filter's *overlap* (samples),
@@ -379,7 +391,7 @@ def working_memory_bytes(kernel: str, chunk_samples: int, overlap: int, n_units:
         cols = -(-channels // FUSED_BLOCK) * FUSED_BLOCK
         step = min(chunk_samples, STREAM_ROWS)
         sub = min(chunk_samples, SUB_ROWS)
-        threads = _nb()["num_threads"]()
+        threads = compute_threads()
         return (2 * 2 * channels * step + 4 * cols * (sub + overlap) + 16 * cols * width * n_units
                 + threads * 2 * sub * FUSED_BLOCK)
     return channels * (2 * chunk_samples + 4 * (chunk_samples + 2 * overlap) + 8 * width * n_units)
@@ -442,16 +454,22 @@ def _stream_fused(read: BlockReader, read_into: Callable[[int, int, np.ndarray],
     chunk = min(chunk, STREAM_ROWS)
     bufs = [np.empty((min(n, chunk), n_channels), head_raw.dtype) for _ in range(2 if n > chunk else 1)]
 
-    def step(*args: Any) -> float:
+    n_threads = max(1, min(n_blocks, compute_threads()))
+    bounds = [n_blocks * k // n_threads for k in range(n_threads + 1)]
+
+    def step(*args: Any) -> float:  # the blocks split among the compute threads
         t0 = time.perf_counter()
-        nb["stream_step"](*args)
+        futs = [workers.submit(nb["stream_step"], *args, bounds[k], bounds[k + 1]) for k in range(n_threads)]
+        for f in futs:
+            f.result()
         return time.perf_counter() - t0
 
     a = 0
     p = 0  # forward outputs pending (rows [a - p, a)), the same for every block
     i = 0
     pending: tuple[Future[float], int] | None = None
-    with ThreadPoolExecutor(1, thread_name_prefix="txpipe-eimage") as pool:
+    with ThreadPoolExecutor(1, thread_name_prefix="txpipe-eimage") as pool, \
+            ThreadPoolExecutor(n_threads, thread_name_prefix="txpipe-eimage-block") as workers:
         try:
             while a < n:
                 b = min(n, a + chunk)
