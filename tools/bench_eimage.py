@@ -171,8 +171,10 @@ def main() -> int:
         truth = synth.GroundTruth.load(old[0])
         how = "reused"
     else:
+        longer = {} if args.seconds <= 50 else {"duration_s": args.seconds + 5,  # the default protocol lasts ~52 s
+                                                "protocol": synth.full_protocol(args.seconds + 5, seed=11)}
         truth = synth.make_recording(args.dir, n_units=args.units, rate_range_hz=(5.0, 25.0),
-                                     sensor_seconds=args.seconds, seed=11, write_truth=True)
+                                     sensor_seconds=args.seconds, seed=11, write_truth=True, **longer)
         how = f"written in {time.perf_counter() - t0:.1f} s"
     cmcr, cmtr = truth.paths["cmcr"], truth.paths["cmtr"]
     size_gb = os.path.getsize(cmcr) / 1e9

@@ -142,7 +142,7 @@ def _add_windows_block(buf, g0, n_rows, spikes, ufirst, ulast, lo, width, acc): 
 
 @numba.njit(cache=True, nogil=True)
 def stream_step(raw, row0, final, post, sos, zi, zf0, zf1, fw, p0, spikes, ufirst, ulast, lo, width, acc, sub,
-                overlap, b_lo, b_hi):  # pragma: no cover - compiled
+                overlap, b_lo, b_hi, t16):  # pragma: no cover - compiled
     # raw: the window's rows [row0, row0 + n_new) (int16, C channels); fw (n_blocks, sub + overlap, bw)
     # float32: per channel block, the forward outputs of the p0 pending rows [row0 - p0, row0);
     # zf0/zf1 (n_blocks, n_sec, bw): the forward state after them. Per block and per sub-step of `sub`
@@ -152,7 +152,9 @@ def stream_step(raw, row0, final, post, sos, zi, zf0, zf1, fw, p0, spikes, ufirs
     # `overlap` forward outputs kept for the next step. post (pad, n_blocks * bw): the odd extension;
     # acc (n_blocks, n_units, width, bw) float64: the sums, blocked so a block's sums are contiguous
     # (spread over the (n_units, width, C) layout, the strided adds cost 3-4x more). Blocks b_lo..b_hi-1
-    # only: threads run disjoint block ranges (releasing the GIL), sharing nothing they write.
+    # only: threads run disjoint block ranges (releasing the GIL), sharing nothing they write; t16
+    # (>= sub, bw) is the calling thread's scratch tile (columns past a partial block's last channel
+    # hold stale values: they filter into padding channels whose results are never used).
     n_new, c_n = raw.shape
     n_blocks, cap, bw = fw.shape
     n_sec = sos.shape[0]
@@ -161,7 +163,6 @@ def stream_step(raw, row0, final, post, sos, zi, zf0, zf1, fw, p0, spikes, ufirs
         c0 = b * bw
         w = min(c_n, c0 + bw) - c0
         fwb = fw[b]
-        t16 = np.zeros((sub, bw), raw.dtype)
         v = np.empty(bw, np.float64)
         zb0 = np.empty((n_sec, bw), np.float64)
         zb1 = np.empty((n_sec, bw), np.float64)

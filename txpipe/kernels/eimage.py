@@ -456,10 +456,11 @@ def _stream_fused(read: BlockReader, read_into: Callable[[int, int, np.ndarray],
 
     n_threads = max(1, min(n_blocks, compute_threads()))
     bounds = [n_blocks * k // n_threads for k in range(n_threads + 1)]
+    tiles = np.empty((n_threads, sub, bw), head_raw.dtype)  # each thread's scratch tile
 
     def step(*args: Any) -> float:  # the blocks split among the compute threads
         t0 = time.perf_counter()
-        futs = [workers.submit(nb["stream_step"], *args, bounds[k], bounds[k + 1]) for k in range(n_threads)]
+        futs = [workers.submit(nb["stream_step"], *args, bounds[k], bounds[k + 1], tiles[k]) for k in range(n_threads)]
         for f in futs:
             f.result()
         return time.perf_counter() - t0
