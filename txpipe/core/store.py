@@ -221,19 +221,21 @@ def _description(node: Leaf, path: str) -> dict[str, Any]:
     return {"dims": dimension_labels(path), "cf_units": CF_UNITS.get(unit) if isinstance(unit, str) else None}
 
 
-def _write_group(dst: h5py.Group, group: Group, base: str = "") -> None:
-    """Write *group*'s children under *dst*, closing every object as soon as it is written."""
+def _write_group(dst: Any, group: Group, base: str = "") -> None:
+    """Write *group*'s children under *dst* (an h5py group or file, or a low-level group
+    identifier), closing every object as soon as it is written."""
     for name, node in group.children.items():
         if isinstance(node, Group):
             with codec.closing(codec.create_group(dst, name)) as g:
-                codec.write_attrs(g, node.attrs)
+                codec.write_attrs(g, node.attrs, fresh=True)
                 _write_group(g, node, f"{base}/{name}")
         elif isinstance(node.value, LazyValue) and node.value.kind == "attrdict" and node.attrs:
             # a dict of scalars stored as attributes, given node attributes since it was loaded:
             # rewrite it in the dataset form so the two sets of attributes do not mix
             codec.write_node(dst, name, node.value.read(), node.attrs, attrdict=False)
         elif isinstance(node.value, Lazy):
-            with codec.closing(node.value.source.copy_to(node.value.path, dst, name)) as obj:  # type: ignore[attr-defined]
+            hl = dst if isinstance(dst, h5py.Group) else h5py.Group(dst)
+            with codec.closing(node.value.source.copy_to(node.value.path, hl, name)) as obj:  # type: ignore[attr-defined]
                 codec.replace_attrs(obj, node.attrs)
                 codec.write_description(obj, node.attrs, **_description(node, f"{base}/{name}"))
         else:
