@@ -376,12 +376,18 @@ def write_node(parent: Any, name: str, value: Any, attrs: dict[str, Any], *, att
     A dict of scalars goes to the attribute form only when *attrs* is empty (the two sets of
     attributes must not mix). *dims* / *cf_units*: see :func:`write_description`.
     """
-    with closing(write_value(parent, name, value, attrdict=attrdict and not attrs)) as obj:
-        write_attrs(obj, attrs, fresh=True)
+    obj = write_value(parent, name, value, attrdict=attrdict and not attrs)
+    try:  # (not `with closing(...)`: this runs for every object a commit writes)
+        if attrs:
+            write_attrs(obj, attrs, fresh=True)
         rank = _rank(value)
         if rank is not None and (dims is not None or cf_units is not None):
             for k, v in description_attrs(attrs, rank, dims, cf_units).items():
                 set_attr(obj, k, v, fresh=k not in attrs)
+    except BaseException:
+        close_quietly(obj)
+        raise
+    obj.close()
 
 
 def write_value(parent: Any, name: str, value: Any, *, attrdict: bool = True) -> Any:
@@ -483,9 +489,13 @@ def set_attr(obj: Any, name: str, value: Any, *, fresh: bool = False) -> None:
         # object arrays are string arrays (dimension labels); their type is built each time, as h5py does
         tid = h5py.h5t.py_create(arr.dtype, logical=True) if arr.dtype.kind == "O" else _file_type(arr.dtype)
     aid = h5py.h5a.create(oid, bname, tid, _space(arr.shape))
-    with closing(aid):
+    try:
         if arr.size:
             aid.write(np.ascontiguousarray(arr), mtype=_mem_type(arr.dtype))
+    except BaseException:
+        close_quietly(aid)
+        raise
+    aid.close()
 
 
 def stored_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
