@@ -40,7 +40,7 @@ import h5py
 import numpy as np
 from h5py._objects import ObjectID
 
-from txpipe.core import compression
+from txpipe.core import compression, h5calls
 from txpipe.core.paths import CF_UNITS
 from txpipe.errors import UnsupportedValueError
 
@@ -281,12 +281,17 @@ def create_group(parent: Any, name: str) -> Any:
     return h5py.h5g.create(_oid(parent), name.encode("utf-8"), gcpl=_GCPL)
 
 
-def _create_dataset(parent: Any, name: str, tid: Any, space: Any, dcpl: Any, data: np.ndarray | None,
-                    mtype: Any = None) -> Any:
+def _create_dataset(parent: Any, name: str, tid: Any, space: Any, dcpl: Any, data: np.ndarray | None) -> Any:
+    """Create dataset *name* under *parent* and write all of *data* (C-contiguous) to it; return
+    the low-level identifier (the caller closes it)."""
     dsid = h5py.h5d.create(_oid(parent), name.encode("utf-8"), tid, space, dcpl=dcpl)
     try:
-        if data is not None:
-            dsid.write(h5py.h5s.ALL, h5py.h5s.ALL, data, mtype=mtype if mtype is not None else _mem_type(data.dtype))
+        if data is None:
+            pass
+        elif h5calls.AVAILABLE and data.dtype.kind != "O":  # (string data goes through h5py's conversion)
+            h5calls.write_dataset(dsid, _mem_type(data.dtype), data)
+        else:
+            dsid.write(h5py.h5s.ALL, h5py.h5s.ALL, data, mtype=_mem_type(data.dtype))
     except BaseException:
         close_quietly(dsid)
         raise
@@ -483,11 +488,19 @@ def set_attr(obj: Any, name: str, value: Any, *, fresh: bool = False) -> None:
     if not fresh and h5py.h5a.exists(oid, bname):
         h5py.h5a.delete(oid, bname)
     if isinstance(value, str):
+        if h5calls.AVAILABLE:
+            h5calls.create_str_attr(oid, bname, _str_type(), _space(()), value)
+            return
         arr, tid = np.array(value, dtype=STR_DTYPE), _str_type()
     else:
         arr = np.asarray(value)
-        # object arrays are string arrays (dimension labels); their type is built each time, as h5py does
-        tid = h5py.h5t.py_create(arr.dtype, logical=True) if arr.dtype.kind == "O" else _file_type(arr.dtype)
+        if arr.dtype.kind == "O":  # string arrays (dimension labels): the type is built each time, as h5py does
+            tid = h5py.h5t.py_create(arr.dtype, logical=True)
+        else:
+            tid = _file_type(arr.dtype)
+            if h5calls.AVAILABLE:
+                h5calls.create_attr(oid, bname, tid, _space(arr.shape), _mem_type(arr.dtype), np.ascontiguousarray(arr))
+                return
     aid = h5py.h5a.create(oid, bname, tid, _space(arr.shape))
     try:
         if arr.size:
