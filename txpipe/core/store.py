@@ -29,7 +29,7 @@ from txpipe.core.fingerprint import attrs_digest, value_digest
 from txpipe.errors import CommitError, NotATxpipeFileError, UnsafeTargetError
 from txpipe.version import __version__
 from txpipe.core.journal import Journal
-from txpipe.core.paths import CF_UNITS, JOURNAL, PIPELINE, NodePath, dimension_labels
+from txpipe.core.paths import CF_UNITS, JOURNAL, LABELLED_MIN_NDIM, PIPELINE, NodePath, dimension_labels
 from txpipe.core.tree import Group, Lazy, LazyArray, LazyValue, Leaf, Tree
 
 FORMAT = "txpipe/1"
@@ -218,7 +218,11 @@ def _description(node: Leaf, path: str) -> dict[str, Any]:
     """CF ``units`` and dimension labels of the dataset at *path* for generic readers (see
     :func:`codec.write_description`)."""
     unit = node.attrs.get("unit")
-    return {"dims": dimension_labels(path), "cf_units": CF_UNITS.get(unit) if isinstance(unit, str) else None}
+    value = node.value
+    # labels go only to datasets of as many axes as they name (a copied leaf: its rank is known later)
+    multi = isinstance(value, Lazy) or (isinstance(value, np.ndarray) and value.ndim >= LABELLED_MIN_NDIM)
+    return {"dims": dimension_labels(path) if multi else None,
+            "cf_units": CF_UNITS.get(unit) if isinstance(unit, str) else None}
 
 
 def _write_group(dst: Any, group: Group, base: str = "") -> None:
