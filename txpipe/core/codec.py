@@ -263,14 +263,23 @@ def _space(shape: tuple[int, ...]) -> Any:
 
 
 def _oid(obj: Any) -> Any:
-    """The low-level identifier of an h5py object (or *obj* if it is one)."""
-    return obj if isinstance(obj, ObjectID) else obj.id
+    """The low-level identifier of an h5py object (or *obj* if it is one, or a
+    :class:`~txpipe.core.h5calls.Handle`)."""
+    return obj if isinstance(obj, (ObjectID, h5calls.Handle)) else obj.id
+
+
+def h5py_id(obj: Any) -> Any:
+    """An h5py low-level identifier for *obj* (what :func:`create_group` and :func:`write_value`
+    return, or an h5py object) to use with h5py's API. For a
+    :class:`~txpipe.core.h5calls.Handle` it is a new identifier the caller closes."""
+    return obj.to_h5py() if isinstance(obj, h5calls.Handle) else _oid(obj)
 
 
 def create_group(parent: Any, name: str) -> Any:
-    """Create group *name* under *parent* (an h5py group or file, or its low-level identifier),
+    """Create group *name* under *parent* (an h5py group or file, or what this function returns),
     members and attributes in creation order, attributes in the object header (see
-    :data:`ATTRS_COMPACT_MAX`). Returns the low-level group identifier; the caller closes it."""
+    :data:`ATTRS_COMPACT_MAX`). Returns a low-level identifier (an h5py ``GroupID`` or a
+    :class:`~txpipe.core.h5calls.Handle`); the caller closes it (:func:`close`)."""
     global _GCPL
     if _GCPL is None:
         order = h5py.h5p.CRT_ORDER_TRACKED | h5py.h5p.CRT_ORDER_INDEXED
@@ -278,18 +287,27 @@ def create_group(parent: Any, name: str) -> Any:
         gcpl.set_link_creation_order(order)
         gcpl.set_attr_creation_order(order)
         _GCPL = _compact_attrs(gcpl)
+    if h5calls.AVAILABLE:
+        return h5calls.create_group(_oid(parent), name.encode("utf-8"), _GCPL)
     return h5py.h5g.create(_oid(parent), name.encode("utf-8"), gcpl=_GCPL)
 
 
 def _create_dataset(parent: Any, name: str, tid: Any, space: Any, dcpl: Any, data: np.ndarray | None) -> Any:
     """Create dataset *name* under *parent* and write all of *data* (C-contiguous) to it; return
     the low-level identifier (the caller closes it)."""
-    dsid = h5py.h5d.create(_oid(parent), name.encode("utf-8"), tid, space, dcpl=dcpl)
+    loc, bname = _oid(parent), name.encode("utf-8")
+    if h5calls.AVAILABLE:
+        dsid = h5calls.create_dataset(loc, bname, tid, space, dcpl)
+    else:
+        dsid = h5py.h5d.create(loc, bname, tid, space, dcpl=dcpl)
     try:
         if data is None:
             pass
-        elif h5calls.AVAILABLE and data.dtype.kind != "O":  # (string data goes through h5py's conversion)
+        elif h5calls.AVAILABLE and data.dtype.kind != "O":
             h5calls.write_dataset(dsid, _mem_type(data.dtype), data)
+        elif isinstance(dsid, h5calls.Handle):  # string data: through h5py's conversion
+            with closing(dsid.to_h5py()) as hid:
+                hid.write(h5py.h5s.ALL, h5py.h5s.ALL, data, mtype=_mem_type(data.dtype))
         else:
             dsid.write(h5py.h5s.ALL, h5py.h5s.ALL, data, mtype=_mem_type(data.dtype))
     except BaseException:
@@ -326,7 +344,7 @@ def close(obj: Any) -> None:
     Python's garbage collector can only print "Exception ignored", so every object a commit
     opens is closed through here.
     """
-    oid = obj if isinstance(obj, ObjectID) else obj.id
+    oid = _oid(obj)
     if oid.valid:
         oid.close()
 
@@ -383,12 +401,12 @@ def write_node(parent: Any, name: str, value: Any, attrs: dict[str, Any], *, att
     """
     obj = write_value(parent, name, value, attrdict=attrdict and not attrs)
     try:  # (not `with closing(...)`: this runs for every object a commit writes)
-        if attrs:
-            write_attrs(obj, attrs, fresh=True)
+        stored = stored_attrs(attrs) if attrs else {}
         rank = _rank(value)
         if rank is not None and (dims is not None or cf_units is not None):
-            for k, v in description_attrs(attrs, rank, dims, cf_units).items():
-                set_attr(obj, k, v, fresh=k not in attrs)
+            stored.update(description_attrs(attrs, rank, dims, cf_units))  # (a description attribute wins)
+        for k, v in stored.items():
+            set_attr(obj, k, v, fresh=True)
     except BaseException:
         close_quietly(obj)
         raise
@@ -475,8 +493,8 @@ def _attr_array(value: Any) -> np.ndarray:
 
 
 def set_attr(obj: Any, name: str, value: Any, *, fresh: bool = False) -> None:
-    """Create (or replace) one attribute of *obj* (an h5py object or its low-level identifier)
-    through h5py's low-level API.
+    """Create (or replace) one attribute of *obj* (an h5py object or low-level identifier, or a
+    :class:`~txpipe.core.h5calls.Handle`).
 
     Same stored form as ``obj.attrs[name] = value`` (str as variable-length UTF-8, numbers
     with their dtype) at a fraction of the cost, which matters for files with tens of thousands
@@ -485,30 +503,34 @@ def set_attr(obj: Any, name: str, value: Any, *, fresh: bool = False) -> None:
     """
     oid = _oid(obj)
     bname = name.encode("utf-8")
-    if not fresh and h5py.h5a.exists(oid, bname):
-        h5py.h5a.delete(oid, bname)
-    if isinstance(value, str):
-        if h5calls.AVAILABLE:
+    arr = None if isinstance(value, str) else np.asarray(value)
+    if fresh and h5calls.AVAILABLE and (arr is None or arr.dtype.kind != "O"):
+        if arr is None:
             h5calls.create_str_attr(oid, bname, _str_type(), _space(()), value)
-            return
-        arr, tid = np.array(value, dtype=STR_DTYPE), _str_type()
-    else:
-        arr = np.asarray(value)
-        if arr.dtype.kind == "O":  # string arrays (dimension labels): the type is built each time, as h5py does
+        else:
+            h5calls.create_attr(oid, bname, _file_type(arr.dtype), _space(arr.shape), _mem_type(arr.dtype),
+                                np.ascontiguousarray(arr))
+        return
+    # through h5py's API: replacing an attribute, string arrays, or no direct calls available
+    hid = h5py_id(obj)
+    try:
+        if not fresh and h5py.h5a.exists(hid, bname):
+            h5py.h5a.delete(hid, bname)
+        if arr is None:
+            arr, tid = np.array(value, dtype=STR_DTYPE), _str_type()
+        elif arr.dtype.kind == "O":  # string arrays (dimension labels): the type is built each time, as h5py does
             tid = h5py.h5t.py_create(arr.dtype, logical=True)
         else:
             tid = _file_type(arr.dtype)
-            if h5calls.AVAILABLE:
-                h5calls.create_attr(oid, bname, tid, _space(arr.shape), _mem_type(arr.dtype), np.ascontiguousarray(arr))
-                return
-    aid = h5py.h5a.create(oid, bname, tid, _space(arr.shape))
-    try:
-        if arr.size:
-            aid.write(np.ascontiguousarray(arr), mtype=_mem_type(arr.dtype))
+        with closing(h5py.h5a.create(hid, bname, tid, _space(arr.shape))) as aid:
+            if arr.size:
+                aid.write(np.ascontiguousarray(arr), mtype=_mem_type(arr.dtype))
     except BaseException:
-        close_quietly(aid)
+        if hid is not oid:
+            close_quietly(hid)
         raise
-    aid.close()
+    if hid is not oid:
+        close(hid)
 
 
 def stored_attrs(attrs: dict[str, Any]) -> dict[str, Any]:

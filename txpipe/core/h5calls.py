@@ -28,6 +28,8 @@ from typing import Any
 
 import h5py
 import h5py.h5a
+import h5py.h5d
+import h5py.h5g
 import numpy as np
 from h5py._objects import phil
 
@@ -36,40 +38,107 @@ _H5P_DEFAULT = 0
 _H5S_ALL = 0
 
 
-def _load() -> tuple[Any, Any, Any, Any] | None:
+def _load() -> dict[str, Any] | None:
+    sig = {  # restype, argtypes
+        "H5Gcreate2": (_HID, [_HID, ctypes.c_char_p, _HID, _HID, _HID]),
+        "H5Dcreate2": (_HID, [_HID, ctypes.c_char_p, _HID, _HID, _HID, _HID, _HID]),
+        "H5Dwrite": (ctypes.c_int, [_HID, _HID, _HID, _HID, _HID, ctypes.c_void_p]),
+        "H5Oclose": (ctypes.c_int, [_HID]),
+        "H5Acreate2": (_HID, [_HID, ctypes.c_char_p, _HID, _HID, _HID, _HID]),
+        "H5Awrite": (ctypes.c_int, [_HID, _HID, ctypes.c_void_p]),
+        "H5Aclose": (ctypes.c_int, [_HID]),
+        "H5Iinc_ref": (ctypes.c_int, [_HID]),
+    }
     try:
         # dlsym on h5py's extension module also searches the libraries it was linked with: the
         # very libhdf5 (same copy, same identifiers) that h5py calls
         lib = ctypes.PyDLL(h5py.h5a.__file__)
-        acreate, awrite, aclose, dwrite = lib.H5Acreate2, lib.H5Awrite, lib.H5Aclose, lib.H5Dwrite
+        funcs = {name: getattr(lib, name) for name in sig}
     except (OSError, AttributeError):  # e.g. Windows: an extension module exports no HDF5 symbols
         return None
-    acreate.restype, acreate.argtypes = _HID, [_HID, ctypes.c_char_p, _HID, _HID, _HID, _HID]
-    awrite.restype, awrite.argtypes = ctypes.c_int, [_HID, _HID, ctypes.c_void_p]
-    aclose.restype, aclose.argtypes = ctypes.c_int, [_HID]
-    dwrite.restype, dwrite.argtypes = ctypes.c_int, [_HID, _HID, _HID, _HID, _HID, ctypes.c_void_p]
-    return acreate, awrite, aclose, dwrite
+    for name, (restype, argtypes) in sig.items():
+        funcs[name].restype, funcs[name].argtypes = restype, argtypes
+    return funcs
 
 
-_FUNCS = _load()
-AVAILABLE = _FUNCS is not None
+_F = _load()
+AVAILABLE = _F is not None
 """Whether the direct calls can be used (else :mod:`txpipe.core.codec` uses h5py's API)."""
 
 
+class Handle:
+    """
+    A group or dataset created by :func:`create_group` / :func:`create_dataset`: its HDF5
+    identifier is ``.id`` (as on h5py's identifiers, so the functions here take either).
+    :meth:`close` it; :meth:`to_h5py` gives an h5py identifier for h5py's API.
+    """
+
+    __slots__ = ("id", "_cls")
+
+    def __init__(self, hid: int, cls: type) -> None:
+        self.id = hid
+        self._cls = cls
+
+    @property
+    def valid(self) -> bool:
+        return self.id > 0
+
+    def close(self) -> None:
+        """Close the object (HDF5 writes what it still holds for it through the file's driver).
+        Closing twice does nothing."""
+        hid, self.id = self.id, 0
+        if hid > 0:
+            with phil:
+                if _F["H5Oclose"](hid) < 0:  # type: ignore[index]
+                    raise RuntimeError("HDF5 could not close an object")
+
+    def to_h5py(self) -> Any:
+        """A new h5py identifier (``GroupID`` or ``DatasetID``) of the same object, holding its own
+        reference (closing one leaves the other open)."""
+        with phil:
+            if _F["H5Iinc_ref"](self.id) < 0:  # type: ignore[index]
+                raise RuntimeError("HDF5 could not reference an object")
+        return self._cls(self.id)
+
+
+def _name(name: bytes) -> str:
+    return name.decode("utf-8", "replace")
+
+
+def create_group(loc: Any, name: bytes, gcpl: Any) -> Handle:
+    """Create group *name* under *loc* (an h5py identifier or a :class:`Handle`) with creation
+    properties *gcpl* (an h5py property list). Same errors as :func:`create_attr`."""
+    with phil:
+        hid = _F["H5Gcreate2"](loc.id, name, _H5P_DEFAULT, gcpl.id, _H5P_DEFAULT)  # type: ignore[index]
+    if hid < 0:
+        raise RuntimeError(f"HDF5 could not create group {_name(name)!r}")
+    return Handle(hid, h5py.h5g.GroupID)
+
+
+def create_dataset(loc: Any, name: bytes, ftype: Any, space: Any, dcpl: Any) -> Handle:
+    """Create dataset *name* under *loc* with file type *ftype*, dataspace *space* and creation
+    properties *dcpl* (h5py identifiers). Same errors as :func:`create_attr`."""
+    with phil:
+        hid = _F["H5Dcreate2"](loc.id, name, ftype.id, space.id, _H5P_DEFAULT, dcpl.id, _H5P_DEFAULT)  # type: ignore[index]
+    if hid < 0:
+        raise RuntimeError(f"HDF5 could not create dataset {_name(name)!r}")
+    return Handle(hid, h5py.h5d.DatasetID)
+
+
 def _create_attr(loc: Any, name: bytes, ftype: Any, space: Any, mtype: Any, buf: Any) -> None:
-    acreate, awrite, aclose, _ = _FUNCS  # type: ignore[misc]
+    acreate, awrite, aclose = _F["H5Acreate2"], _F["H5Awrite"], _F["H5Aclose"]  # type: ignore[index]
     with phil:
         aid = acreate(loc.id, name, ftype.id, space.id, _H5P_DEFAULT, _H5P_DEFAULT)
         if aid < 0:
-            raise RuntimeError(f"HDF5 could not create attribute {name.decode('utf-8', 'replace')!r}")
+            raise RuntimeError(f"HDF5 could not create attribute {_name(name)!r}")
         try:
             if buf is not None and awrite(aid, mtype.id, buf) < 0:
-                raise RuntimeError(f"HDF5 could not write attribute {name.decode('utf-8', 'replace')!r}")
+                raise RuntimeError(f"HDF5 could not write attribute {_name(name)!r}")
         except BaseException:
             aclose(aid)  # the first error is the one raised
             raise
         if aclose(aid) < 0:
-            raise RuntimeError(f"HDF5 could not close attribute {name.decode('utf-8', 'replace')!r}")
+            raise RuntimeError(f"HDF5 could not close attribute {_name(name)!r}")
 
 
 def create_attr(loc: Any, name: bytes, ftype: Any, space: Any, mtype: Any, arr: np.ndarray) -> None:
@@ -95,7 +164,7 @@ def create_str_attr(loc: Any, name: bytes, stype: Any, space: Any, text: str) ->
         ValueError: *text* holds a NUL character (a C string cannot).
     """
     if "\x00" in text:
-        raise ValueError(f"attribute {name.decode('utf-8', 'replace')!r}: strings may not contain NUL characters")
+        raise ValueError(f"attribute {_name(name)!r}: strings may not contain NUL characters")
     _create_attr(loc, name, stype, space, stype, ctypes.byref(ctypes.c_char_p(text.encode("utf-8"))))
 
 
@@ -107,7 +176,6 @@ def write_dataset(dsid: Any, mtype: Any, arr: np.ndarray) -> None:
     Raises:
         RuntimeError: HDF5 refused; or whatever the file object raised (see :func:`create_attr`).
     """
-    _, _, _, dwrite = _FUNCS  # type: ignore[misc]
     with phil:
-        if dwrite(dsid.id, mtype.id, _H5S_ALL, _H5S_ALL, _H5P_DEFAULT, arr.ctypes.data) < 0:
+        if _F["H5Dwrite"](dsid.id, mtype.id, _H5S_ALL, _H5S_ALL, _H5P_DEFAULT, arr.ctypes.data) < 0:
             raise RuntimeError("HDF5 could not write a dataset")
