@@ -275,6 +275,20 @@ def h5py_id(obj: Any) -> Any:
     return obj.to_h5py() if isinstance(obj, h5calls.Handle) else _oid(obj)
 
 
+@contextlib.contextmanager
+def h5py_group(obj: Any) -> Iterator[h5py.Group]:
+    """``with h5py_group(obj) as g:`` *obj* (an h5py group or file, a low-level group identifier
+    or what :func:`create_group` returns) as an h5py Group, for h5py's API; an identifier opened
+    for it is closed at the end (*obj* stays open)."""
+    if isinstance(obj, h5py.Group):
+        yield obj
+    elif isinstance(obj, h5calls.Handle):
+        with closing(obj.to_h5py()) as gid:
+            yield h5py.Group(gid)
+    else:
+        yield h5py.Group(obj)
+
+
 def create_group(parent: Any, name: str) -> Any:
     """Create group *name* under *parent* (an h5py group or file, or what this function returns),
     members and attributes in creation order, attributes in the object header (see

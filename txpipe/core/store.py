@@ -246,18 +246,10 @@ def _write_group(dst: Any, group: Group, base: str = "") -> None:
 def _copy_lazy(dst: Any, name: str, node: Leaf, path: str) -> None:
     """Copy the lazy leaf *node* from its file to *name* under *dst* (see :func:`_write_group`)
     with the node's attributes."""
-    own = not isinstance(dst, h5py.Group)  # a low-level group identifier: h5py's copy needs a Group
-    hl = h5py.Group(codec.h5py_id(dst)) if own else dst
-    try:
+    with codec.h5py_group(dst) as hl:
         with codec.closing(node.value.source.copy_to(node.value.path, hl, name)) as obj:  # type: ignore[union-attr]
             codec.replace_attrs(obj, node.attrs)
             codec.write_description(obj, node.attrs, **_description(node, path))
-    except BaseException:
-        if own:
-            codec.close_quietly(hl)
-        raise
-    if own:
-        codec.close(hl)
 
 
 def _write_checked(path: Path, mode: str, body: Callable[[h5py.File], None], *, fsync: bool) -> None:
