@@ -436,18 +436,54 @@ class _Comparer:
             starts = np.linspace(0, shape[0] - n, VERIFY_SAMPLES).astype(np.int64)
             ranges = [(int(i), int(i) + n) for i in np.unique(starts)]
         src = expected if isinstance(expected, np.ndarray) else None
-        for i, j in ranges:
-            nbytes = (j - i) * row
-            got = self._got.view(np.uint8)[:nbytes].view(ds.dtype).reshape((j - i,) + shape[1:])
-            ds.read_direct(got, np.s_[i:j])
+        for batch in _batches(ranges, step):
+            rows = sum(j - i for i, j in batch)
+            nbytes = rows * row
+            got = self._got.view(np.uint8)[:nbytes].view(ds.dtype).reshape((rows,) + shape[1:])
+            _read_rows(ds.id, batch, got)
             want = self._want.view(np.uint8)[:nbytes].view(ds.dtype).reshape(got.shape)
             if src is not None:
-                want[...] = src[i:j]
+                k = 0
+                for i, j in batch:
+                    want[k : k + j - i] = src[i:j]
+                    k += j - i
             else:
-                expected.read_direct(want, np.s_[i:j])  # type: ignore[union-attr]
+                _read_rows(expected.id, batch, want)  # type: ignore[union-attr]
             if not self._equal(nbytes):
                 return False
         return True
+
+
+def _batches(ranges: list[tuple[int, int]], max_rows: int) -> list[list[tuple[int, int]]]:
+    """Sorted row ranges, overlaps merged, grouped into batches of at most *max_rows* rows (a
+    range longer than that stays alone): each batch is read with one HDF5 call."""
+    merged: list[tuple[int, int]] = []
+    for i, j in sorted(ranges):
+        if merged and i <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(j, merged[-1][1]))
+        else:
+            merged.append((i, j))
+    batches: list[list[tuple[int, int]]] = []
+    rows = 0
+    for i, j in merged:
+        if batches and rows + (j - i) <= max_rows:
+            batches[-1].append((i, j))
+            rows += j - i
+        else:
+            batches.append([(i, j)])
+            rows = j - i
+    return batches
+
+
+def _read_rows(dsid: Any, batch: list[tuple[int, int]], out: np.ndarray) -> None:
+    """Read the rows ``i:j`` of every range in *batch* (sorted, disjoint) of dataset *dsid*
+    (low-level id) into *out*, one after the other, with one HDF5 read."""
+    rest = out.shape[1:]
+    fspace = dsid.get_space()
+    fspace.select_none()
+    for i, j in batch:
+        fspace.select_hyperslab((i,) + (0,) * len(rest), (j - i,) + rest, op=h5py.h5s.SELECT_OR)
+    dsid.read(h5py.h5s.create_simple(out.shape), fspace, out)
 
 
 def _expected(tree: Tree) -> tuple[dict[str, tuple[bool, dict[str, Any], Any]], list[tuple[str, Leaf]]]:
