@@ -19,13 +19,15 @@ RSS (``ru_maxrss``) are its own. Methods, all on the same file and the same anal
   included: they are what the lab's numbers mean);
 * ``txpipe-short``: txpipe on a window of ``--short-seconds`` (peak memory must not depend on it).
 
-The page cache is warmed with one untimed h5py pass before the timed runs, so every method reads
-from memory (the file must fit in RAM: 169 MB per second of sensor data).
+By default the page cache is warmed with one untimed h5py pass before the timed runs, so every
+method reads from memory (the file must fit in RAM: 169 MB per second of sensor data); with
+``--cold`` it is dropped before each method instead, so every method reads from the disk.
 
 Usage::
 
     python tools/bench_eimage.py --dir /var/tmp/eimage-bench          # 30 s x 60 units, ~5 GB
-    python tools/bench_eimage.py --dir D --seconds 120 --only txpipe,h5py --no-warm  # SC-005: 20 GB
+    python tools/bench_eimage.py --dir D --keep --cold           # every method reads from the disk (root)
+    python tools/bench_eimage.py --dir D --seconds 120 --only h5py,txpipe --cold   # 20 GB, larger than the page cache
 """
 
 from __future__ import annotations
@@ -125,7 +127,7 @@ def worker_lab(cmcr: str, cmtr: str, seconds: float, chunk_s: float, out: str | 
 WORKERS = {"h5py": worker_h5py, "txpipe": worker_txpipe, "lab": worker_lab}
 
 
-def run_worker(method: str, **kw: object) -> dict:
+def _run_worker(method: str, **kw: object) -> dict:
     cmd = [sys.executable, __file__, "--worker", method, "--worker-args", json.dumps(kw)]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode:
@@ -146,6 +148,9 @@ def main() -> int:
     ap.add_argument("--keep", action="store_true", help="keep the recording (default: delete it at the end)")
     ap.add_argument("--no-warm", action="store_true",
                     help="skip the untimed page-cache warm-up read (for windows larger than RAM)")
+    ap.add_argument("--cold", action="store_true",
+                    help="drop the page cache before each method (root): every method reads from the disk")
+    ap.add_argument("--reuse", action="store_true", help="reuse a recording already in --dir (with --keep)")
     ap.add_argument("--worker")
     ap.add_argument("--worker-args")
     args = ap.parse_args()
@@ -157,20 +162,35 @@ def main() -> int:
 
     from txpipe import synth
 
+    if args.cold and os.geteuid() != 0:
+        raise SystemExit("--cold drops the page cache before each method: run as root")
     args.dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    truth = synth.make_recording(args.dir, n_units=args.units, rate_range_hz=(5.0, 25.0),
-                                 sensor_seconds=args.seconds, seed=11, write_truth=True)
-    gen_s = time.perf_counter() - t0
+    old = sorted(args.dir.glob("*.truth.npz"))
+    if args.reuse and old:
+        truth = synth.GroundTruth.load(old[0])
+        how = "reused"
+    else:
+        longer = {} if args.seconds <= 50 else {"duration_s": args.seconds + 5,  # the default protocol lasts ~52 s
+                                                "protocol": synth.full_protocol(args.seconds + 5, seed=11)}
+        truth = synth.make_recording(args.dir, n_units=args.units, rate_range_hz=(5.0, 25.0),
+                                     sensor_seconds=args.seconds, seed=11, write_truth=True, **longer)
+        how = f"written in {time.perf_counter() - t0:.1f} s"
     cmcr, cmtr = truth.paths["cmcr"], truth.paths["cmtr"]
     size_gb = os.path.getsize(cmcr) / 1e9
-    print(f"recording: {args.seconds:g} s sensor stream, {len(truth.units)} units, {size_gb:.2f} GB .cmcr, "
-          f"written in {gen_s:.1f} s", flush=True)
+    print(f"recording: {args.seconds:g} s sensor stream, {len(truth.units)} units, {size_gb:.2f} GB .cmcr, {how}; "
+          f"page cache {'dropped before each method' if args.cold else 'warm'}", flush=True)
+
+    def run_worker(method: str, **kw: object) -> dict:
+        if args.cold:
+            subprocess.run(["sync"], check=True)
+            Path("/proc/sys/vm/drop_caches").write_text("3\n")
+        return _run_worker(method, **kw)
     try:
         only = args.only.split(",")
         common = {"cmcr": cmcr, "cmtr": cmtr, "seconds": args.seconds}
-        if not args.no_warm:
-            run_worker("h5py", **common)  # warm the page cache
+        if not args.no_warm and not args.cold:
+            _run_worker("h5py", **common)  # warm the page cache
         rows: dict[str, dict] = {}
         for name in only:  # in the order given
             if name == "h5py":

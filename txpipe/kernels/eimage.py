@@ -26,20 +26,24 @@ Accumulation: for every output row ``t`` of a chunk and every unit, the spikes w
 windows crossing a chunk boundary get their rows from both chunks, so no spike is lost.
 
 Two implementations: numba (when installed, :mod:`txpipe.kernels._eimage_numba`): the window is
-streamed in steps of at most ``STREAM_ROWS`` rows through one reused raw buffer; one fused kernel
-per step runs forward pass, backward pass and window sums per in-cache tile of ``FUSED_BLOCK``
-channels × ``SUB_ROWS`` rows (each sub-chunk with its own backward overlap), threads over tiles, so
-only the raw int16 block is held: ``2 · C`` bytes per row (8 450 B for the 65 × 65 chip, 0.15 GB
-for ``STREAM_ROWS`` plus the overlap). Pure numpy: the chunk's forward outputs in a
-float32 buffer, the backward pass over it, then the window sums: ``6 · C`` bytes per chunk sample
-(5.1 GB for 10 s). Both add the float64 sums (``8 · C · W`` bytes per unit, ``W = hi - lo``) and
-the overlap rows; nothing grows with ``N``. Tests compare both paths with scipy.
+read in steps of at most ``STREAM_ROWS`` rows into two reused int16 buffers (the next step is read
+while a worker thread runs the kernel on the current one). Per step, threads share blocks of
+``FUSED_BLOCK`` channels; per block and sub-step of at most ``SUB_ROWS`` rows, the forward pass
+appends to the block's float32 pending forward outputs, the backward pass runs from the last
+pending row down (the last ``L`` rows only set its state) and writes the finished rows in place,
+their window sums are added, and the last ``L`` forward outputs stay pending for the next
+sub-step. So the forward pass runs once per sample and the backward pass ``1 + L / SUB_ROWS``
+times. Pure numpy: the chunk's forward outputs in a float32 buffer, the backward pass over it,
+then the window sums. :func:`working_memory_bytes` gives both paths' memory; nothing grows with
+``N``. Tests compare both paths with scipy.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import math
+import os
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -171,20 +175,9 @@ def _nb() -> dict[str, Any]:
     if not _NB:
         from txpipe.kernels import _eimage_numba as m
 
-        _NB.update(filter_rows=m.filter_rows, add_windows=m.add_windows, add_windows_par=m.add_windows_par,
-                   fused_chunk=m.fused_chunk)
+        _NB.update(add_windows=m.add_windows, add_windows_par=m.add_windows_par,
+                   stream_step=m.stream_step)
     return _NB
-
-
-def filter_rows(x: np.ndarray, out: np.ndarray, sos: np.ndarray, z: np.ndarray, *, reverse: bool, kernel: str) -> None:
-    """Run the second-order sections over the rows of *x* into *out* (same shape; may be *x*),
-    carrying the float64 state *z* (n_sections, 2, C). *kernel* is ``"numba"`` or ``"numpy"``."""
-    if x.shape[0] == 0:
-        return
-    if kernel == "numba":
-        _nb()["filter_rows"](x, out, sos, z, reverse)
-    else:
-        _filter_rows_numpy(x, out, sos, z, reverse)
 
 
 def add_windows(
@@ -317,7 +310,7 @@ def stream_eimage(
     def run(x: np.ndarray, out: np.ndarray, z: np.ndarray, reverse: bool) -> None:
         nonlocal t_f
         t0 = time.perf_counter()
-        filter_rows(x, out, sos, z, reverse=reverse, kernel=kern)
+        _filter_rows_numpy(x, out, sos, z, reverse)
         t_f += time.perf_counter() - t0
 
     # start: odd extension ext[0:pad] = 2 x[0] - x[pad:0:-1]; forward state from sosfilt_zi · ext[0]
@@ -363,20 +356,52 @@ def stream_eimage(
 
 
 SUB_ROWS = 8192
-"""Rows per in-cache sub-chunk of the fused numba kernel (each has its own backward overlap)."""
+"""Rows per sub-step of the numba kernel: each finishes its rows with one backward pass over them
+plus the overlap, so the backward pass costs ``1 + L / SUB_ROWS`` (1.21 at 100 Hz, order 2)."""
 STREAM_ROWS = 2 * SUB_ROWS
-"""Rows the numba path reads and processes per kernel call (at most ``chunk_samples``): a small
-buffer reused for the whole window (0.16 GB for the 65 × 65 chip incl. the overlap)."""
+"""Rows the numba path reads and processes per kernel call (at most ``chunk_samples``), into two
+reused buffers (0.14 GB each for the 65 × 65 chip)."""
 FUSED_BLOCK = 128
-"""Channels per in-cache tile of the fused numba kernel."""
+"""Channels per block of the numba kernel (a thread's unit of work; its sums are contiguous)."""
+
+
+def compute_threads() -> int:
+    """Threads the numba kernel runs on: the CPUs this process may use (``os.sched_getaffinity``),
+    or ``TXPIPE_THREADS`` when set (a positive integer)."""
+    env = os.environ.get("TXPIPE_THREADS")
+    if env:
+        if not env.isdigit() or int(env) < 1:
+            raise ParameterError(f"TXPIPE_THREADS must be a positive integer, got {env!r}")
+        return int(env)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def working_memory_bytes(kernel: str, chunk_samples: int, overlap: int, n_units: int, width: int, channels: int) -> int:
+    """Upper bound (bytes) of :func:`stream_eimage`'s buffers beyond its inputs, for *kernel*
+    (``"numba"`` or ``"numpy"``), ``chunk_samples`` rows per chunk, the filter's *overlap* (samples),
+    *n_units* sums of *width* lags. Nothing depends on the window length.
+
+    numba: two int16 read buffers of ``min(chunk, STREAM_ROWS)`` rows (2 B per channel each), the
+    float32 pending forward outputs (4 B per channel × (``min(chunk, SUB_ROWS)`` + overlap) rows),
+    the float64 sums held blocked and then in the returned layout (16 B per channel × width per
+    unit) and each thread's int16 tile. numpy: the int16 block, the float32 filter buffer of
+    chunk + overlap rows with its overlap copy, and the float64 sums (8 B per channel × width per unit).
+    """
+    if kernel == "numba":
+        cols = -(-channels // FUSED_BLOCK) * FUSED_BLOCK
+        step = min(chunk_samples, STREAM_ROWS)
+        sub = min(chunk_samples, SUB_ROWS)
+        threads = compute_threads()
+        return (2 * 2 * channels * step + 4 * cols * (sub + overlap) + 16 * cols * width * n_units
+                + threads * 2 * sub * FUSED_BLOCK)
+    return channels * (2 * chunk_samples + 4 * (chunk_samples + 2 * overlap) + 8 * width * n_units)
 
 
 def _stream_fused(read: BlockReader, read_into: Callable[[int, int, np.ndarray], Any] | None, n: int, n_channels: int,
                   sp: list[np.ndarray], lo: int, hi: int, hp: HighPass, chunk: int, res: EImageSums,
                   on_chunk: Callable[[int, int], None] | None) -> None:
-    """The numba path: per chunk, one raw block in memory; per channel tile of FUSED_BLOCK channels and
-    sub-chunk of SUB_ROWS rows (with its own overlap) forward pass, backward pass and window sums run in
-    cache (threads over tiles). Same definition and exactness argument as the numpy path."""
+    """The numba path (see the module docstring): same definition and exactness argument as the
+    numpy path; the forward pass is never repeated, reading overlaps the kernel."""
     import time
 
     nb = _nb()
@@ -409,37 +434,78 @@ def _stream_fused(read: BlockReader, read_into: Callable[[int, int, np.ndarray],
     zf = np.ascontiguousarray(zi[:, :, None] * pre[0][None, None, :])
     if pad:  # a few rows: numpy, which spares loading a second compiled kernel (~0.3 s)
         _filter_rows_numpy(pre, np.empty_like(pre), sos, zf, False)
-    # the kernel works through sub-chunks anyway, so stream in STREAM_ROWS-row steps into one small
-    # reused buffer: a fresh multi-GB buffer costs more in page faults than reading it from the page cache
+    bw = FUSED_BLOCK
+    n_blocks = -(-n_channels // bw)
+    cols = n_blocks * bw  # channels padded to whole blocks (the padding filters zeros)
+
+    def blocked(z: np.ndarray) -> np.ndarray:  # (n_sec, C) -> (n_blocks, n_sec, bw)
+        zp = np.zeros((z.shape[0], cols), np.float64)
+        zp[:, :n_channels] = z
+        return np.ascontiguousarray(zp.reshape(z.shape[0], n_blocks, bw).transpose(1, 0, 2))
+
+    zf0, zf1 = blocked(zf[:, 0]), blocked(zf[:, 1])
+    sub = min(chunk, SUB_ROWS)
+    fw = np.empty((n_blocks, sub + overlap, bw), np.float32)  # pending forward outputs per block
+    acc = np.zeros((n_blocks, len(sp), width, bw), np.float64)
+    no_post = np.zeros((pad, cols), np.float64)
+    # stream in STREAM_ROWS-row steps through two small reused buffers (a fresh multi-GB buffer costs
+    # more in page faults than reading the same bytes from the page cache): the next step is read
+    # while a worker thread runs the kernel on the current one (the kernel releases the GIL)
     chunk = min(chunk, STREAM_ROWS)
-    raw = np.empty((min(n, chunk + overlap), n_channels), head_raw.dtype)
-    have = 0  # rows of raw filled, from window row a
-    a = 0
-    while True:
-        e = min(n, a + chunk + overlap)
-        if e - a > have:
-            get(a + have, e, raw[have : e - a])
-        final = e == n
-        n_out = n - a if final else chunk
-        if final:
-            tail = raw[e - a - pad - 1 : e - a] if e - a >= pad + 1 else get(n - pad - 1, n)
-            tail = tail.astype(np.float64)
-            post = np.ascontiguousarray(2.0 * tail[-1] - tail[-2::-1])
-        else:
-            post = np.zeros((pad, n_channels), np.float64)
-        ufirst = np.array([o + np.searchsorted(x, a - hi + 1) for o, x in zip(offsets, sp)], np.int64)
-        ulast = np.array([o + np.searchsorted(x, a + n_out - lo) for o, x in zip(offsets, sp)], np.int64)
+    bufs = [np.empty((min(n, chunk), n_channels), head_raw.dtype) for _ in range(2 if n > chunk else 1)]
+
+    n_threads = max(1, min(n_blocks, compute_threads()))
+    bounds = [n_blocks * k // n_threads for k in range(n_threads + 1)]
+    tiles = np.empty((n_threads, sub, bw), head_raw.dtype)  # each thread's scratch tile
+
+    def step(*args: Any) -> float:  # the blocks split among the compute threads
         t0 = time.perf_counter()
-        nb["fused_chunk"](raw[: e - a], a, n_out, final, post, sos, zi, zf, all_spikes, ufirst, ulast, lo, width,
-                          res.sums, SUB_ROWS, overlap, FUSED_BLOCK)
-        t_f += time.perf_counter() - t0
-        if on_chunk is not None:
-            on_chunk(a + n_out, n)
-        if final:
-            break
-        have = e - (a + chunk)
-        raw[:have] = raw[chunk : chunk + have].copy()
-        a += chunk
+        futs = [workers.submit(nb["stream_step"], *args, bounds[k], bounds[k + 1], tiles[k]) for k in range(n_threads)]
+        for f in futs:
+            f.result()
+        return time.perf_counter() - t0
+
+    a = 0
+    p = 0  # forward outputs pending (rows [a - p, a)), the same for every block
+    i = 0
+    pending: tuple[Future[float], int] | None = None
+    with ThreadPoolExecutor(1, thread_name_prefix="txpipe-eimage") as pool, \
+            ThreadPoolExecutor(n_threads, thread_name_prefix="txpipe-eimage-block") as workers:
+        try:
+            while a < n:
+                b = min(n, a + chunk)
+                raw = bufs[i % len(bufs)][: b - a]
+                get(a, b, raw)  # overlaps the previous step's kernel
+                final = b == n
+                post = no_post
+                if final:
+                    tail = raw[b - a - pad - 1 :] if b - a >= pad + 1 else get(n - pad - 1, n)
+                    post = np.zeros((pad, cols), np.float64)
+                    post[:, :n_channels] = 2.0 * tail[-1].astype(np.float64) - tail[-2::-1]
+                p_after = 0 if final else min(p + b - a, overlap)
+                f0, f1 = a - p, (n if final else b - p_after)  # the rows this step finalises
+                ufirst = np.array([o + np.searchsorted(x, f0 - hi + 1) for o, x in zip(offsets, sp)], np.int64)
+                ulast = np.array([o + np.searchsorted(x, f1 - lo) for o, x in zip(offsets, sp)], np.int64)
+                if pending is not None:  # steps share the carried state: one at a time, in order
+                    t_f += pending[0].result()
+                    if on_chunk is not None:
+                        on_chunk(pending[1], n)
+                pending = (pool.submit(step, raw, a, final, post, sos, zi, zf0, zf1, fw, p, all_spikes, ufirst,
+                                       ulast, lo, width, acc, sub, overlap), f1)
+                p = p_after
+                a = b
+                i += 1
+            if pending is not None:
+                t_f += pending[0].result()
+                if on_chunk is not None:
+                    on_chunk(pending[1], n)
+        finally:
+            if pending is not None:
+                pending[0].cancel()
+                wait([pending[0]])
+    del fw, bufs
+    for u in range(len(sp)):  # (n_blocks, U, W, bw) -> (U, W, C)
+        res.sums[u] = acc[:, u].transpose(1, 0, 2).reshape(width, cols)[:, :n_channels]
     res.read_seconds += t_read
     res.filter_seconds += t_f
 

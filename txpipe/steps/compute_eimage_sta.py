@@ -117,12 +117,11 @@ def check_sensor_stream(cmcr_path: str | os.PathLike[str]) -> None:
         pass
 
 
-def memory_bytes(chunk_samples: int, overlap_samples: int, n_units: int, width: int, channels: int = mcs.N_SENSORS) -> int:
-    """Upper bound of the step's working memory beyond the state (bytes), for the pure-numpy path:
-    the int16 read block (2 B per channel-sample of the chunk), the float32 filter buffer (4 B per
-    channel-sample of chunk + overlap) and its overlap copy, and the float64 window sums
-    (8 B × width × channels per unit). The numba path needs less: no float32 buffer."""
-    return channels * (2 * chunk_samples + 4 * (chunk_samples + 2 * overlap_samples) + 8 * width * n_units)
+def memory_bytes(chunk_samples: int, overlap_samples: int, n_units: int, width: int, channels: int = mcs.N_SENSORS,
+                 *, kernel: str = "auto") -> int:
+    """Upper bound of the step's working memory beyond the state (bytes) for the kernel that runs
+    (see :func:`txpipe.kernels.eimage.working_memory_bytes`)."""
+    return _k.working_memory_bytes(_k.resolve_kernel(kernel), chunk_samples, overlap_samples, n_units, width, channels)
 
 
 def _select_units(state: StateView, unit_ids: tuple[int, ...] | None) -> list[tuple[str, int]]:
@@ -218,10 +217,13 @@ def compute_eimage_sta_step(
         overlap = hp.overlap if hp is not None else 0
         log.info("eimage_started", path=str(stream.path), window_samples=n, n_units=len(chosen),
                  chunk_samples=chunk, memory_bytes=memory_bytes(min(chunk, n), overlap, len(chosen), width))
-        with state.counter(-(-n // chunk), unit="chunk") as bar:  # progress through the session
+        with state.counter(n, unit="sample") as bar:  # progress through the session, in window samples
+            shown = 0
 
             def on_chunk(done: int, total: int) -> None:
-                bar.update()
+                nonlocal shown
+                bar.update(done - shown)
+                shown = done
 
             res = _k.stream_eimage(lambda a, b: stream.read(a, b), n, mcs.N_SENSORS, spikes, (lo, hi), hp, chunk,
                                    on_chunk=on_chunk, read_into=lambda a, b, out: stream.read(a, b, out))
