@@ -293,9 +293,10 @@ class TestSampledComparison:
 
     def test_batches_merge_overlaps_and_bound_each_read(self):
         """Row ranges are sorted, overlapping ones merged, and grouped so no read exceeds the
-        buffer (a range longer than the buffer stays alone)."""
+        buffer."""
         from txpipe.core.store import _batches
 
         assert _batches([(10, 14), (0, 4), (3, 6), (6, 8)], 100) == [[(0, 8), (10, 14)]]
         assert _batches([(0, 4), (5, 9), (10, 14)], 7) == [[(0, 4)], [(5, 9)], [(10, 14)]]
-        assert _batches([(0, 4), (5, 8), (10, 30)], 7) == [[(0, 4), (5, 8)], [(10, 30)]]
+        assert _batches([(0, 4), (5, 8), (10, 17)], 7) == [[(0, 4), (5, 8)], [(10, 17)]]
+        assert _batches([(0, 7), (3, 10)], 10) == [[(0, 10)]]

@@ -1,13 +1,14 @@
 """
-Direct calls into the HDF5 library that h5py uses, for the two operations a commit repeats tens of
-thousands of times: create and write one attribute, write a whole dataset.
+Direct calls into the HDF5 library that h5py uses, for what a commit repeats thousands of times:
+create a group or a dataset, write a whole dataset, create and write one attribute.
 
-A 100-unit pipeline output holds ~14,000 attributes and ~3,000 small datasets. Through h5py's
-low-level API each attribute costs about twice what HDF5 itself spends on it (a Python identifier
-object per attribute, type and dataspace queries, a conversion buffer for strings); calling the
-same HDF5 functions through :mod:`ctypes` leaves only HDF5's own work. Only :mod:`txpipe.core.codec`
-uses this module, and it falls back to h5py's API where these functions are unavailable
-(:data:`AVAILABLE` is False: the symbols could not be found through h5py's extension module).
+A 100-unit pipeline output holds ~14,000 attributes, ~3,000 small datasets and ~1,400 groups.
+Through h5py's low-level API each of them costs about twice what HDF5 itself spends on it (a
+Python identifier object registered per HDF5 object, type and dataspace queries, a conversion
+buffer for strings); calling the same HDF5 functions through :mod:`ctypes` leaves HDF5's own
+work. Only :mod:`txpipe.core.codec` uses this module; it falls back to h5py's API where these
+functions are unavailable (:data:`AVAILABLE` is False: the symbols could not be found through
+h5py's extension module), and for what only h5py converts (string arrays and string datasets).
 
 Safety is h5py's:
 
@@ -30,6 +31,7 @@ import h5py
 import h5py.h5a
 import h5py.h5d
 import h5py.h5g
+import h5py.h5t
 import numpy as np
 from h5py._objects import phil
 
@@ -48,6 +50,7 @@ def _load() -> dict[str, Any] | None:
         "H5Awrite": (ctypes.c_int, [_HID, _HID, ctypes.c_void_p]),
         "H5Aclose": (ctypes.c_int, [_HID]),
         "H5Iinc_ref": (ctypes.c_int, [_HID]),
+        "H5Iis_valid": (ctypes.c_int, [_HID]),
     }
     try:
         # dlsym on h5py's extension module also searches the libraries it was linked with: the
@@ -58,7 +61,11 @@ def _load() -> dict[str, Any] | None:
         return None
     for name, (restype, argtypes) in sig.items():
         funcs[name].restype, funcs[name].argtypes = restype, argtypes
-    return funcs
+    probe = h5py.h5t.C_S1.copy()  # an identifier h5py holds must be valid here: the same library copy
+    with phil:
+        shared = funcs["H5Iis_valid"](probe.id) > 0
+    probe.close()
+    return funcs if shared else None
 
 
 _F = _load()

@@ -455,8 +455,8 @@ class _Comparer:
 
 
 def _batches(ranges: list[tuple[int, int]], max_rows: int) -> list[list[tuple[int, int]]]:
-    """Sorted row ranges, overlaps merged, grouped into batches of at most *max_rows* rows (a
-    range longer than that stays alone): each batch is read with one HDF5 call."""
+    """Row ranges (each at most *max_rows* rows) sorted, overlaps merged, grouped into batches of
+    at most *max_rows* rows: each batch is read with one HDF5 call into the comparison buffers."""
     merged: list[tuple[int, int]] = []
     for i, j in sorted(ranges):
         if merged and i <= merged[-1][1]:
