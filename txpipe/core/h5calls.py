@@ -150,9 +150,10 @@ def _create_attr(loc: Any, name: bytes, ftype: Any, space: Any, mtype: Any, buf:
 
 def create_attr(loc: Any, name: bytes, ftype: Any, space: Any, mtype: Any, arr: np.ndarray) -> None:
     """
-    Create attribute *name* on the object *loc* (an h5py low-level identifier) with file type
-    *ftype* and dataspace *space* (h5py identifiers), write the C-contiguous array *arr* (of
-    memory type *mtype*; nothing when it is empty) and close the attribute.
+    Create attribute *name* on the object *loc* (an h5py low-level identifier or a
+    :class:`Handle`) with file type *ftype* and dataspace *space* (h5py identifiers), write the
+    C-contiguous array *arr* (of memory type *mtype*; nothing when it is empty) and close the
+    attribute.
 
     Raises:
         RuntimeError: HDF5 refused (e.g. the attribute exists); or whatever the file object
@@ -178,7 +179,7 @@ def create_str_attr(loc: Any, name: bytes, stype: Any, space: Any, text: str) ->
 def write_dataset(dsid: Any, mtype: Any, arr: np.ndarray) -> None:
     """
     Write all of the C-contiguous array *arr* (memory type *mtype*, an h5py type identifier) to
-    the dataset *dsid* (an h5py dataset identifier of the same shape).
+    the dataset *dsid* (an h5py dataset identifier or a :class:`Handle`) of the same shape.
 
     Raises:
         RuntimeError: HDF5 refused; or whatever the file object raised (see :func:`create_attr`).
