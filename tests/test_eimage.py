@@ -148,6 +148,24 @@ def test_thread_count_does_not_change_the_result(monkeypatch) -> None:
         ke.compute_threads()
 
 
+def test_a_read_error_mid_window_propagates_and_stops_the_threads() -> None:
+    pytest.importorskip("numba", reason="numba is the optional 'fast' extra")
+    import threading
+
+    x = np.zeros((60000, 300), np.int16)
+
+    def read(a: int, b: int) -> np.ndarray:
+        if b > 40000:
+            raise OSError(5, "Input/output error", "rec.cmcr")
+        return x[a:b]
+
+    before = threading.active_count()
+    with pytest.raises(OSError, match="Input/output error"):
+        ke.stream_eimage(read, 60000, 300, [np.array([100, 50000])], (LO, HI), ke.design_highpass(FS, 100.0, 2), 20000,
+                         kernel="numba")
+    assert threading.active_count() == before
+
+
 def test_progress_reaches_the_window_end_for_both_kernels() -> None:
     rng = np.random.default_rng(1)
     n, c = 5000, 7

