@@ -40,7 +40,7 @@ import h5py
 import numpy as np
 from h5py._objects import ObjectID
 
-from txpipe.core import compression
+from txpipe.core import compression, h5calls
 from txpipe.core.paths import CF_UNITS
 from txpipe.errors import UnsupportedValueError
 
@@ -203,38 +203,131 @@ def _compact_attrs(plist: Any) -> Any:
 
 
 def _compact_dcpl(compact: bool = True) -> Any:
-    """Dataset creation properties: no timestamps; compact layout or contiguous."""
+    """Dataset creation properties: no timestamps; compact layout or contiguous; attributes in
+    the object header (see :data:`ATTRS_COMPACT_MAX`). Created once, shared by every dataset."""
     dcpl = _DCPLS.get(compact)
     if dcpl is None:
-        dcpl = _DCPLS[compact] = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+        dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
         dcpl.set_obj_track_times(False)
         if compact:
             dcpl.set_layout(h5py.h5d.COMPACT)
+        _DCPLS[compact] = _compact_attrs(dcpl)
     return dcpl
 
 
-def create_group(parent: h5py.Group, name: str) -> h5py.Group:
-    """Create group *name* under *parent*, members and attributes in creation order, attributes
-    in the object header (see :data:`ATTRS_COMPACT_MAX`). The caller closes it."""
+# HDF5 types and the scalar dataspace, created once: a commit writes tens of thousands of small
+# objects, and building these for each one was a third of the cost of writing an attribute.
+_FILE_TYPES: dict[np.dtype, Any] = {}
+_MEM_TYPES: dict[np.dtype, Any] = {}
+_SCALAR_SPACE: Any = None
+
+
+def _file_type(dtype: np.dtype) -> Any:
+    """The HDF5 type stored for *dtype* (what ``h5py.h5t.py_create(dtype, logical=True)`` gives;
+    numeric and bool dtypes only, see :func:`_str_type` for strings)."""
+    tid = _FILE_TYPES.get(dtype)
+    if tid is None:
+        tid = _FILE_TYPES[dtype] = h5py.h5t.py_create(dtype, logical=True)
+    return tid
+
+
+def _mem_type(dtype: np.dtype) -> Any:
+    """The HDF5 type of a numpy buffer of *dtype* when h5py writes it (``h5py.h5t.py_create(dtype)``,
+    what ``DatasetID.write`` and ``AttrID.write`` build when given none; for str arrays the Python
+    object type, which h5py's conversion turns into variable-length strings)."""
+    tid = _MEM_TYPES.get(dtype)
+    if tid is None:
+        tid = _MEM_TYPES[dtype] = h5py.h5t.py_create(dtype)
+    return tid
+
+
+def _str_type() -> Any:
+    """The HDF5 type stored for str: variable-length UTF-8 (``py_create(STR_DTYPE, logical=True)``)."""
+    global _STR_TYPE
+    if _STR_TYPE is None:
+        _STR_TYPE = h5py.h5t.py_create(STR_DTYPE, logical=True)
+    return _STR_TYPE
+
+
+_STR_TYPE: Any = None
+
+
+def _space(shape: tuple[int, ...]) -> Any:
+    """A dataspace of *shape* (the scalar one is shared)."""
+    global _SCALAR_SPACE
+    if shape:
+        return h5py.h5s.create_simple(shape)
+    if _SCALAR_SPACE is None:
+        _SCALAR_SPACE = h5py.h5s.create(h5py.h5s.SCALAR)
+    return _SCALAR_SPACE
+
+
+def _oid(obj: Any) -> Any:
+    """The low-level identifier of an h5py object (or *obj* if it is one, or a
+    :class:`~txpipe.core.h5calls.Handle`)."""
+    return obj if isinstance(obj, (ObjectID, h5calls.Handle)) else obj.id
+
+
+def h5py_id(obj: Any) -> Any:
+    """An h5py low-level identifier for *obj* (what :func:`create_group` and :func:`write_value`
+    return, or an h5py object) to use with h5py's API. For a
+    :class:`~txpipe.core.h5calls.Handle` it is a new identifier the caller closes."""
+    return obj.to_h5py() if isinstance(obj, h5calls.Handle) else _oid(obj)
+
+
+@contextlib.contextmanager
+def h5py_group(obj: Any) -> Iterator[h5py.Group]:
+    """``with h5py_group(obj) as g:`` *obj* (an h5py group or file, a low-level group identifier
+    or what :func:`create_group` returns) as an h5py Group, for h5py's API; an identifier opened
+    for it is closed at the end (*obj* stays open)."""
+    if isinstance(obj, h5py.Group):
+        yield obj
+    elif isinstance(obj, h5calls.Handle):
+        with closing(obj.to_h5py()) as gid:
+            yield h5py.Group(gid)
+    else:
+        yield h5py.Group(obj)
+
+
+def create_group(parent: Any, name: str) -> Any:
+    """Create group *name* under *parent* (an h5py group or file, or what this function returns),
+    members and attributes in creation order, attributes in the object header (see
+    :data:`ATTRS_COMPACT_MAX`). Returns a low-level identifier (an h5py ``GroupID`` or a
+    :class:`~txpipe.core.h5calls.Handle`); the caller closes it (:func:`close`)."""
     global _GCPL
     if _GCPL is None:
         order = h5py.h5p.CRT_ORDER_TRACKED | h5py.h5p.CRT_ORDER_INDEXED
-        _GCPL = h5py.h5p.create(h5py.h5p.GROUP_CREATE)
-        _GCPL.set_link_creation_order(order)
-        _GCPL.set_attr_creation_order(order)
-        _compact_attrs(_GCPL)
-    return h5py.Group(h5py.h5g.create(parent.id, name.encode("utf-8"), gcpl=_GCPL))
+        gcpl = h5py.h5p.create(h5py.h5p.GROUP_CREATE)
+        gcpl.set_link_creation_order(order)
+        gcpl.set_attr_creation_order(order)
+        _GCPL = _compact_attrs(gcpl)
+    if h5calls.AVAILABLE:
+        return h5calls.create_group(_oid(parent), name.encode("utf-8"), _GCPL)
+    return h5py.h5g.create(_oid(parent), name.encode("utf-8"), gcpl=_GCPL)
 
 
-def _create_dataset(parent: h5py.Group, name: str, tid: Any, space: Any, dcpl: Any, data: np.ndarray | None) -> h5py.Dataset:
-    dsid = h5py.h5d.create(parent.id, name.encode("utf-8"), tid, space, dcpl=_compact_attrs(dcpl))
+def _create_dataset(parent: Any, name: str, tid: Any, space: Any, dcpl: Any, data: np.ndarray | None) -> Any:
+    """Create dataset *name* under *parent* and write all of *data* (C-contiguous) to it; return
+    the low-level identifier (the caller closes it)."""
+    loc, bname = _oid(parent), name.encode("utf-8")
+    if h5calls.AVAILABLE:
+        dsid = h5calls.create_dataset(loc, bname, tid, space, dcpl)
+    else:
+        dsid = h5py.h5d.create(loc, bname, tid, space, dcpl=dcpl)
     try:
-        if data is not None:
-            dsid.write(h5py.h5s.ALL, h5py.h5s.ALL, data)
+        if data is None:
+            pass
+        elif h5calls.AVAILABLE and data.dtype.kind != "O":
+            h5calls.write_dataset(dsid, _mem_type(data.dtype), data)
+        elif isinstance(dsid, h5calls.Handle):  # string data: through h5py's conversion
+            with closing(dsid.to_h5py()) as hid:
+                hid.write(h5py.h5s.ALL, h5py.h5s.ALL, data, mtype=_mem_type(data.dtype))
+        else:
+            dsid.write(h5py.h5s.ALL, h5py.h5s.ALL, data, mtype=_mem_type(data.dtype))
     except BaseException:
         close_quietly(dsid)
         raise
-    return h5py.Dataset(dsid)
+    return dsid
 
 
 def stored_compact(arr: np.ndarray) -> bool:
@@ -243,18 +336,19 @@ def stored_compact(arr: np.ndarray) -> bool:
     return arr.nbytes <= COMPACT_MAX_BYTES and compression.dcpl_for(arr) is None
 
 
-def _create_array(parent: h5py.Group, name: str, arr: np.ndarray) -> h5py.Dataset:
+def _create_array(parent: Any, name: str, arr: np.ndarray) -> Any:
     """Create a dataset holding *arr* through h5py's low-level API: compact up to
     :data:`COMPACT_MAX_BYTES`, contiguous above (chunked + shuffle + gzip under compression).
 
     Same values as ``parent.create_dataset(name, data=arr)`` (no creation timestamps, as
-    h5py's default), at about half the per-dataset cost, which matters for files with tens
-    of thousands of small trial arrays. The caller closes the returned dataset.
+    h5py's default), at a fraction of the per-dataset cost, which matters for files with tens
+    of thousands of small trial arrays. Returns the low-level dataset identifier; the caller
+    closes it.
     """
-    dcpl = compression.dcpl_for(arr) or _compact_dcpl(arr.nbytes <= COMPACT_MAX_BYTES)
-    space = h5py.h5s.create(h5py.h5s.SCALAR) if arr.ndim == 0 else h5py.h5s.create_simple(arr.shape)
-    tid = h5py.h5t.py_create(arr.dtype, logical=True)
-    return _create_dataset(parent, name, tid, space, dcpl, np.ascontiguousarray(arr) if arr.size else None)
+    dcpl = compression.dcpl_for(arr)
+    dcpl = _compact_dcpl(arr.nbytes <= COMPACT_MAX_BYTES) if dcpl is None else _compact_attrs(dcpl)
+    return _create_dataset(parent, name, _file_type(arr.dtype), _space(arr.shape), dcpl,
+                           np.ascontiguousarray(arr) if arr.size else None)
 
 
 def close(obj: Any) -> None:
@@ -264,7 +358,7 @@ def close(obj: Any) -> None:
     Python's garbage collector can only print "Exception ignored", so every object a commit
     opens is closed through here.
     """
-    oid = obj if isinstance(obj, ObjectID) else obj.id
+    oid = _oid(obj)
     if oid.valid:
         oid.close()
 
@@ -302,22 +396,41 @@ def _is_attrdict(value: Any) -> bool:
     )
 
 
-def write_node(parent: h5py.Group, name: str, value: Any, attrs: dict[str, Any], *, attrdict: bool = True,
+def _rank(value: Any) -> int | None:
+    """The rank of the dataset :func:`write_value` writes for *value*, or None for a group."""
+    if isinstance(value, np.ndarray):
+        return value.ndim
+    if isinstance(value, (list, tuple, dict)):
+        return None
+    return int(isinstance(value, bytes))  # bytes: 1-D uint8; other scalars, str and None: 0-d
+
+
+def write_node(parent: Any, name: str, value: Any, attrs: dict[str, Any], *, attrdict: bool = True,
                dims: tuple[str, ...] | None = None, cf_units: str | None = None) -> None:
-    """Create *name* under *parent* holding *value* with node attributes *attrs*, and close it.
+    """Create *name* under *parent* (an h5py group or file, or its low-level identifier) holding
+    *value* with node attributes *attrs*, and close it.
 
     A dict of scalars goes to the attribute form only when *attrs* is empty (the two sets of
     attributes must not mix). *dims* / *cf_units*: see :func:`write_description`.
     """
-    with closing(write_value(parent, name, value, attrdict=attrdict and not attrs)) as obj:
-        write_attrs(obj, attrs)
-        if dims is not None or cf_units is not None:
-            write_description(obj, attrs, dims, cf_units)
+    obj = write_value(parent, name, value, attrdict=attrdict and not attrs)
+    try:  # (not `with closing(...)`: this runs for every object a commit writes)
+        stored = stored_attrs(attrs) if attrs else {}
+        rank = _rank(value)
+        if rank is not None and (dims is not None or cf_units is not None):
+            stored.update(description_attrs(attrs, rank, dims, cf_units))  # (a description attribute wins)
+        for k, v in stored.items():
+            set_attr(obj, k, v, fresh=True)
+    except BaseException:
+        close_quietly(obj)
+        raise
+    obj.close()
 
 
-def write_value(parent: h5py.Group, name: str, value: Any, *, attrdict: bool = True) -> h5py.Dataset | h5py.Group:
-    """Create *name* under *parent* holding *value* (already normalised); return it open (the
-    caller closes it, see :func:`close`). Members of containers are closed as they are written.
+def write_value(parent: Any, name: str, value: Any, *, attrdict: bool = True) -> Any:
+    """Create *name* under *parent* (an h5py group or file, or its low-level identifier) holding
+    *value* (already normalised); return its low-level identifier open (the caller closes it,
+    see :func:`close`). Members of containers are closed as they are written.
 
     *attrdict* False keeps a dict of scalars out of the attribute form: the caller is about to
     give the object attributes of its own, which must not mix with the members.
@@ -327,7 +440,7 @@ def write_value(parent: h5py.Group, name: str, value: Any, *, attrdict: bool = T
     if isinstance(value, (list, tuple)):
         g = create_group(parent, name)
         try:
-            set_attr(g, TYPE_ATTR, "list" if isinstance(value, list) else "tuple")
+            set_attr(g, TYPE_ATTR, "list" if isinstance(value, list) else "tuple", fresh=True)
             for i, v in enumerate(value):
                 write_node(g, str(i), v, {})
         except BaseException:
@@ -337,8 +450,8 @@ def write_value(parent: h5py.Group, name: str, value: Any, *, attrdict: bool = T
     if attrdict and _is_attrdict(value):
         g = create_group(parent, name)
         try:
-            set_attr(g, TYPE_ATTR, "attrdict")
-            write_attrs(g, value)
+            set_attr(g, TYPE_ATTR, "attrdict", fresh=True)
+            write_attrs(g, value, fresh=True)
         except BaseException:
             close_quietly(g)
             raise
@@ -346,8 +459,8 @@ def write_value(parent: h5py.Group, name: str, value: Any, *, attrdict: bool = T
     if isinstance(value, dict):
         g = create_group(parent, name)
         try:
-            set_attr(g, TYPE_ATTR, "dict")
-            set_attr(g, KEYS_ATTR, "int" if value and isinstance(next(iter(value)), int) else "str")
+            set_attr(g, TYPE_ATTR, "dict", fresh=True)
+            set_attr(g, KEYS_ATTR, "int" if value and isinstance(next(iter(value)), int) else "str", fresh=True)
             for k, v in value.items():
                 write_node(g, str(k), v, {})
         except BaseException:
@@ -355,7 +468,7 @@ def write_value(parent: h5py.Group, name: str, value: Any, *, attrdict: bool = T
             raise
         return g
     if value is None:
-        ds = _create_dataset(parent, name, h5py.h5t.py_create(np.dtype("u1")), h5py.h5s.create(h5py.h5s.NULL), _compact_dcpl(False), None)
+        ds = _create_dataset(parent, name, _file_type(np.dtype("u1")), h5py.h5s.create(h5py.h5s.NULL), _compact_dcpl(False), None)
         tag = "none"
     elif isinstance(value, np.generic):
         ds = _create_array(parent, name, np.asarray(value))
@@ -373,18 +486,15 @@ def write_value(parent: h5py.Group, name: str, value: Any, *, attrdict: bool = T
         ds = _create_array(parent, name, np.asarray(value, dtype=np.complex128))
         tag = "complex"
     elif isinstance(value, str):
-        ds = _create_dataset(
-            parent, name, h5py.h5t.py_create(STR_DTYPE, logical=True), h5py.h5s.create(h5py.h5s.SCALAR), _compact_dcpl(),
-            np.array(value, dtype=STR_DTYPE),
-        )
+        ds = _create_dataset(parent, name, _str_type(), _space(()), _compact_dcpl(), np.array(value, dtype=STR_DTYPE))
         tag = "str"
     elif isinstance(value, bytes):
         ds = _create_array(parent, name, np.frombuffer(value, dtype=np.uint8))
         tag = "bytes"
     else:  # normalize() rejects everything else before it can get here
-        raise UnsupportedValueError(f"{parent.name}/{name}: unsupported {type(value).__name__}")
+        raise UnsupportedValueError(f"{name}: unsupported {type(value).__name__}")
     try:
-        set_attr(ds, TYPE_ATTR, tag)
+        set_attr(ds, TYPE_ATTR, tag, fresh=True)
     except BaseException:
         close_quietly(ds)
         raise
@@ -396,23 +506,45 @@ def _attr_array(value: Any) -> np.ndarray:
     return np.array(value, dtype=STR_DTYPE) if isinstance(value, str) else np.asarray(value)
 
 
-def set_attr(obj: h5py.HLObject, name: str, value: Any) -> None:
-    """Create (or replace) one attribute through h5py's low-level API.
+def set_attr(obj: Any, name: str, value: Any, *, fresh: bool = False) -> None:
+    """Create (or replace) one attribute of *obj* (an h5py object or low-level identifier, or a
+    :class:`~txpipe.core.h5calls.Handle`).
 
     Same stored form as ``obj.attrs[name] = value`` (str as variable-length UTF-8, numbers
-    with their dtype) at about half the cost, which matters for files with tens of thousands
-    of attributes.
+    with their dtype) at a fraction of the cost, which matters for files with tens of thousands
+    of attributes. *fresh*: the caller knows *obj* has no attribute *name* (it just created
+    *obj* and writes each name once), so the check for one to replace is skipped.
     """
-    arr = _attr_array(value)
-    oid = obj.id
+    oid = _oid(obj)
     bname = name.encode("utf-8")
-    if h5py.h5a.exists(oid, bname):
-        h5py.h5a.delete(oid, bname)
-    space = h5py.h5s.create(h5py.h5s.SCALAR) if arr.ndim == 0 else h5py.h5s.create_simple(arr.shape)
-    aid = h5py.h5a.create(oid, bname, h5py.h5t.py_create(arr.dtype, logical=True), space)
-    with closing(aid):
-        if arr.size:
-            aid.write(np.ascontiguousarray(arr))
+    arr = None if isinstance(value, str) else np.asarray(value)
+    if fresh and h5calls.AVAILABLE and (arr is None or arr.dtype.kind != "O"):
+        if arr is None:
+            h5calls.create_str_attr(oid, bname, _str_type(), _space(()), value)
+        else:
+            h5calls.create_attr(oid, bname, _file_type(arr.dtype), _space(arr.shape), _mem_type(arr.dtype),
+                                np.ascontiguousarray(arr))
+        return
+    # through h5py's API: replacing an attribute, string arrays, or no direct calls available
+    hid = h5py_id(obj)
+    try:
+        if not fresh and h5py.h5a.exists(hid, bname):
+            h5py.h5a.delete(hid, bname)
+        if arr is None:
+            arr, tid = np.array(value, dtype=STR_DTYPE), _str_type()
+        elif arr.dtype.kind == "O":  # string arrays (dimension labels): the type is built each time, as h5py does
+            tid = h5py.h5t.py_create(arr.dtype, logical=True)
+        else:
+            tid = _file_type(arr.dtype)
+        with closing(h5py.h5a.create(hid, bname, tid, _space(arr.shape))) as aid:
+            if arr.size:
+                aid.write(np.ascontiguousarray(arr), mtype=_mem_type(arr.dtype))
+    except BaseException:
+        if hid is not oid:
+            close_quietly(hid)
+        raise
+    if hid is not oid:
+        close(hid)
 
 
 def stored_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
@@ -441,10 +573,11 @@ def stored_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def write_attrs(obj: h5py.HLObject, attrs: dict[str, Any]) -> None:
-    """Write node attributes (see :func:`stored_attrs`)."""
+def write_attrs(obj: Any, attrs: dict[str, Any], *, fresh: bool = False) -> None:
+    """Write node attributes (see :func:`stored_attrs`) to *obj* (an h5py object or its low-level
+    identifier); *fresh*: see :func:`set_attr`."""
     for k, v in stored_attrs(attrs).items():
-        set_attr(obj, k, v)
+        set_attr(obj, k, v, fresh=fresh)
 
 
 def attrs_stored_as(oid: Any, attrs: dict[str, Any], markers: dict[str, Any] | None = None) -> bool:

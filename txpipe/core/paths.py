@@ -125,6 +125,9 @@ CF_UNITS = {"s": "s", "ms": "ms", "Hz": "Hz", "spikes/s": "s-1", "1": "1", "samp
 """txpipe ``unit`` attribute → the CF (UDUNITS) spelling written beside it as ``units``; a unit
 not listed here gets no ``units`` attribute (txpipe does not guess)."""
 
+LABELLED_MIN_NDIM = min(len(labels) for _, labels in DIMENSION_LABELS)
+"""Fewest axes a dataset with dimension labels has (datasets of fewer axes need no lookup)."""
+
 _DIM_RULES = tuple(
     (tuple(pattern.strip("/").split("/")), labels) for pattern, labels in DIMENSION_LABELS
 )

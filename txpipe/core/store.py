@@ -29,7 +29,7 @@ from txpipe.core.fingerprint import attrs_digest, value_digest
 from txpipe.errors import CommitError, NotATxpipeFileError, UnsafeTargetError
 from txpipe.version import __version__
 from txpipe.core.journal import Journal
-from txpipe.core.paths import CF_UNITS, JOURNAL, PIPELINE, NodePath, dimension_labels
+from txpipe.core.paths import CF_UNITS, JOURNAL, LABELLED_MIN_NDIM, PIPELINE, NodePath, dimension_labels
 from txpipe.core.tree import Group, Lazy, LazyArray, LazyValue, Leaf, Tree
 
 FORMAT = "txpipe/1"
@@ -218,26 +218,38 @@ def _description(node: Leaf, path: str) -> dict[str, Any]:
     """CF ``units`` and dimension labels of the dataset at *path* for generic readers (see
     :func:`codec.write_description`)."""
     unit = node.attrs.get("unit")
-    return {"dims": dimension_labels(path), "cf_units": CF_UNITS.get(unit) if isinstance(unit, str) else None}
+    value = node.value
+    # labels go only to datasets of as many axes as they name (a copied leaf: its rank is known later)
+    multi = isinstance(value, Lazy) or (isinstance(value, np.ndarray) and value.ndim >= LABELLED_MIN_NDIM)
+    return {"dims": dimension_labels(path) if multi else None,
+            "cf_units": CF_UNITS.get(unit) if isinstance(unit, str) else None}
 
 
-def _write_group(dst: h5py.Group, group: Group, base: str = "") -> None:
-    """Write *group*'s children under *dst*, closing every object as soon as it is written."""
+def _write_group(dst: Any, group: Group, base: str = "") -> None:
+    """Write *group*'s children under *dst* (an h5py group or file, or a low-level group
+    identifier), closing every object as soon as it is written."""
     for name, node in group.children.items():
         if isinstance(node, Group):
             with codec.closing(codec.create_group(dst, name)) as g:
-                codec.write_attrs(g, node.attrs)
+                codec.write_attrs(g, node.attrs, fresh=True)
                 _write_group(g, node, f"{base}/{name}")
         elif isinstance(node.value, LazyValue) and node.value.kind == "attrdict" and node.attrs:
             # a dict of scalars stored as attributes, given node attributes since it was loaded:
             # rewrite it in the dataset form so the two sets of attributes do not mix
             codec.write_node(dst, name, node.value.read(), node.attrs, attrdict=False)
         elif isinstance(node.value, Lazy):
-            with codec.closing(node.value.source.copy_to(node.value.path, dst, name)) as obj:  # type: ignore[attr-defined]
-                codec.replace_attrs(obj, node.attrs)
-                codec.write_description(obj, node.attrs, **_description(node, f"{base}/{name}"))
+            _copy_lazy(dst, name, node, f"{base}/{name}")
         else:
             codec.write_node(dst, name, node.value, node.attrs, **_description(node, f"{base}/{name}"))
+
+
+def _copy_lazy(dst: Any, name: str, node: Leaf, path: str) -> None:
+    """Copy the lazy leaf *node* from its file to *name* under *dst* (see :func:`_write_group`)
+    with the node's attributes."""
+    with codec.h5py_group(dst) as hl:
+        with codec.closing(node.value.source.copy_to(node.value.path, hl, name)) as obj:  # type: ignore[union-attr]
+            codec.replace_attrs(obj, node.attrs)
+            codec.write_description(obj, node.attrs, **_description(node, path))
 
 
 def _write_checked(path: Path, mode: str, body: Callable[[h5py.File], None], *, fsync: bool) -> None:
@@ -424,18 +436,54 @@ class _Comparer:
             starts = np.linspace(0, shape[0] - n, VERIFY_SAMPLES).astype(np.int64)
             ranges = [(int(i), int(i) + n) for i in np.unique(starts)]
         src = expected if isinstance(expected, np.ndarray) else None
-        for i, j in ranges:
-            nbytes = (j - i) * row
-            got = self._got.view(np.uint8)[:nbytes].view(ds.dtype).reshape((j - i,) + shape[1:])
-            ds.read_direct(got, np.s_[i:j])
+        for batch in _batches(ranges, step):
+            rows = sum(j - i for i, j in batch)
+            nbytes = rows * row
+            got = self._got.view(np.uint8)[:nbytes].view(ds.dtype).reshape((rows,) + shape[1:])
+            _read_rows(ds.id, batch, got)
             want = self._want.view(np.uint8)[:nbytes].view(ds.dtype).reshape(got.shape)
             if src is not None:
-                want[...] = src[i:j]
+                k = 0
+                for i, j in batch:
+                    want[k : k + j - i] = src[i:j]
+                    k += j - i
             else:
-                expected.read_direct(want, np.s_[i:j])  # type: ignore[union-attr]
+                _read_rows(expected.id, batch, want)  # type: ignore[union-attr]
             if not self._equal(nbytes):
                 return False
         return True
+
+
+def _batches(ranges: list[tuple[int, int]], max_rows: int) -> list[list[tuple[int, int]]]:
+    """Row ranges (each at most *max_rows* rows) sorted, overlaps merged, grouped into batches of
+    at most *max_rows* rows: each batch is read with one HDF5 call into the comparison buffers."""
+    merged: list[tuple[int, int]] = []
+    for i, j in sorted(ranges):
+        if merged and i <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(j, merged[-1][1]))
+        else:
+            merged.append((i, j))
+    batches: list[list[tuple[int, int]]] = []
+    rows = 0
+    for i, j in merged:
+        if batches and rows + (j - i) <= max_rows:
+            batches[-1].append((i, j))
+            rows += j - i
+        else:
+            batches.append([(i, j)])
+            rows = j - i
+    return batches
+
+
+def _read_rows(dsid: Any, batch: list[tuple[int, int]], out: np.ndarray) -> None:
+    """Read the rows ``i:j`` of every range in *batch* (sorted, disjoint) of dataset *dsid*
+    (low-level id) into *out*, one after the other, with one HDF5 read."""
+    rest = out.shape[1:]
+    fspace = dsid.get_space()
+    fspace.select_none()
+    for i, j in batch:
+        fspace.select_hyperslab((i,) + (0,) * len(rest), (j - i,) + rest, op=h5py.h5s.SELECT_OR)
+    dsid.read(h5py.h5s.create_simple(out.shape), fspace, out)
 
 
 def _expected(tree: Tree) -> tuple[dict[str, tuple[bool, dict[str, Any], Any]], list[tuple[str, Leaf]]]:
