@@ -206,13 +206,38 @@ def add_windows(
 
 @dataclass
 class EImageSums:
-    """Float64 window sums (n_units, W, C) and the per-unit number of windows summed."""
+    """Float64 window sums and the per-unit number of windows summed (``counts``).
 
-    sums: np.ndarray
+    :meth:`unit_sum` gives one unit's ``(W, C)`` sum; :attr:`sums` all of them as one
+    ``(n_units, W, C)`` array. The numba kernel keeps the sums per channel block
+    (``(n_blocks, n_units, W, FUSED_BLOCK)``, ``blocked``); they are rearranged per unit on demand,
+    so the whole array is only built if :attr:`sums` is asked for.
+    """
+
     counts: np.ndarray
+    full: np.ndarray | None = None
+    blocked: np.ndarray | None = None
+    n_channels: int = 0
     filter_seconds: float = 0.0
     add_seconds: float = 0.0
     read_seconds: float = 0.0
+
+    def unit_sum(self, u: int) -> np.ndarray:
+        """Unit *u*'s float64 sum, ``(W, C)``: row ``j`` is the sum of row ``s + lo + j`` over its spikes."""
+        if self.full is not None:
+            return self.full[u]
+        assert self.blocked is not None
+        n_blocks, _, width, bw = self.blocked.shape
+        return self.blocked[:, u].transpose(1, 0, 2).reshape(width, n_blocks * bw)[:, : self.n_channels]
+
+    @property
+    def sums(self) -> np.ndarray:
+        """All units' sums, ``(n_units, W, C)`` float64."""
+        if self.full is None:
+            self.full = np.stack([self.unit_sum(u) for u in range(len(self.counts))]) if len(self.counts) else \
+                np.zeros((0, 0, self.n_channels))
+            self.blocked = None
+        return self.full
 
 
 def stream_eimage(
@@ -256,9 +281,9 @@ def stream_eimage(
     width = hi - lo
     n_units = len(spikes)
     sp = [np.ascontiguousarray(np.asarray(s, np.int64)) for s in spikes]
-    acc = np.zeros((n_units, width, n_channels), np.float64)
+    acc = np.zeros((n_units, width, n_channels), np.float64)  # numpy path (lazy pages: untouched by numba's)
     counts = np.array([s.size for s in sp], np.int64)
-    res = EImageSums(acc, counts)
+    res = EImageSums(counts, full=acc, n_channels=n_channels)
     n = int(n_samples)
     chunk = max(1, int(chunk_samples))
     pad = highpass.padlen if highpass is not None else 0
@@ -383,8 +408,8 @@ def working_memory_bytes(kernel: str, chunk_samples: int, overlap: int, n_units:
 
     numba: two int16 read buffers of ``min(chunk, STREAM_ROWS)`` rows (2 B per channel each), the
     float32 pending forward outputs (4 B per channel × (``min(chunk, SUB_ROWS)`` + overlap) rows),
-    the float64 sums held blocked and then in the returned layout (16 B per channel × width per
-    unit) and each thread's int16 tile. numpy: the int16 block, the float32 filter buffer of
+    float64 sums, kept per channel block (8 B per channel × width per unit, plus one unit's sum
+    rearranged at a time) and each thread's int16 tile and float32 partial sums. numpy: the int16 block, the float32 filter buffer of
     chunk + overlap rows with its overlap copy, and the float64 sums (8 B per channel × width per unit).
     """
     if kernel == "numba":
@@ -392,8 +417,8 @@ def working_memory_bytes(kernel: str, chunk_samples: int, overlap: int, n_units:
         step = min(chunk_samples, STREAM_ROWS)
         sub = min(chunk_samples, SUB_ROWS)
         threads = compute_threads()
-        return (2 * 2 * channels * step + 4 * cols * (sub + overlap) + 16 * cols * width * n_units
-                + threads * 2 * sub * FUSED_BLOCK)
+        return (2 * 2 * channels * step + 4 * cols * (sub + overlap) + 8 * cols * width * (n_units + 1)
+                + threads * (2 * sub + 4 * width) * FUSED_BLOCK)
     return channels * (2 * chunk_samples + 4 * (chunk_samples + 2 * overlap) + 8 * width * n_units)
 
 
@@ -506,8 +531,7 @@ def _stream_fused(read: BlockReader, read_into: Callable[[int, int, np.ndarray],
             for f in running:
                 f.cancel()
     del fw, bufs
-    for u in range(len(sp)):  # (n_blocks, U, W, bw) -> (U, W, C)
-        res.sums[u] = acc[:, u].transpose(1, 0, 2).reshape(width, cols)[:, :n_channels]
+    res.full, res.blocked = None, acc  # rearranged per unit when asked for (EImageSums.unit_sum)
     res.read_seconds += t_read
     res.filter_seconds += t_f
 

@@ -236,7 +236,7 @@ def compute_eimage_sta_step(
         ch.delete(UNITS / uid / "features" / FEATURE, missing_ok=True)
     for i, (uid, num) in enumerate(chosen):
         cnt = int(res.counts[i])
-        img = (res.sums[i] / cnt) if cnt else np.full((width, mcs.N_SENSORS), np.nan)
+        img = (res.unit_sum(i) / cnt) if cnt else np.full((width, mcs.N_SENSORS), np.nan)
         g = UNITS / uid / "features" / FEATURE
         ch.put(
             g / "data",
