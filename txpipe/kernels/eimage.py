@@ -271,8 +271,8 @@ def stream_eimage(
             and a fresh allocation per chunk); used by the numba path when given.
 
     Returns:
-        :class:`EImageSums`: ``sums[u, j]`` is the float64 sum over unit u's spikes of row
-        ``s + lo + j`` of the filtered stream.
+        :class:`EImageSums`: ``unit_sum(u)[j]`` (and ``sums[u, j]``) is the float64 sum over
+        unit u's spikes of row ``s + lo + j`` of the filtered stream.
     """
     import time
 
@@ -281,9 +281,8 @@ def stream_eimage(
     width = hi - lo
     n_units = len(spikes)
     sp = [np.ascontiguousarray(np.asarray(s, np.int64)) for s in spikes]
-    acc = np.zeros((n_units, width, n_channels), np.float64)  # numpy path (lazy pages: untouched by numba's)
     counts = np.array([s.size for s in sp], np.int64)
-    res = EImageSums(counts, full=acc, n_channels=n_channels)
+    res = EImageSums(counts, n_channels=n_channels)
     n = int(n_samples)
     chunk = max(1, int(chunk_samples))
     pad = highpass.padlen if highpass is not None else 0
@@ -318,6 +317,7 @@ def stream_eimage(
     if kern == "numba" and highpass is not None:
         _stream_fused(read, read_into, n, n_channels, sp, lo, hi, highpass, chunk, res, on_chunk)
         return res
+    acc = res.full = np.zeros((n_units, width, n_channels), np.float64)
     buf = np.empty((min(n, chunk + overlap), n_channels), np.float32)
     if highpass is None:
         for a in range(0, n, chunk):
@@ -531,7 +531,7 @@ def _stream_fused(read: BlockReader, read_into: Callable[[int, int, np.ndarray],
             for f in running:
                 f.cancel()
     del fw, bufs
-    res.full, res.blocked = None, acc  # rearranged per unit when asked for (EImageSums.unit_sum)
+    res.blocked = acc  # rearranged per unit when asked for (EImageSums.unit_sum)
     res.read_seconds += t_read
     res.filter_seconds += t_f
 
