@@ -96,6 +96,16 @@ class TestCommandDisplay:
         assert "step/s" in err and "load_recording" in err and "5/5" in err
         assert "section_spike_times" in err and "unit/s" in err and "/4 [" in err  # 4 units
 
+    def test_run_with_eimage_shows_seconds_of_the_window(self, tmp_path):
+        """The electrical image's bar counts seconds of the analysis window (1.2 s: 2 bars' worth)."""
+        from txpipe import synth
+
+        rec = synth.make_recording(tmp_path / "rec", n_units=2, sensor_seconds=1.2, seed=2)
+        code, err = _run_cli(["run", rec.paths["cmcr"], rec.paths["cmtr"], "-o", str(tmp_path / "e.h5"),
+                              "--eimage-seconds", "1.2"], tty=True)
+        assert code == 0, err
+        assert "compute_eimage_sta" in err and "/2 [" in err and "s/s" in err
+
     def test_no_bars_when_piped_or_quiet(self, small_rec, tmp_path):
         """Through a pipe, or with -q on a terminal, no bar is drawn."""
         code, err = _run_cli(["run", small_rec.paths["cmcr"], small_rec.paths["cmtr"], "-o", str(tmp_path / "b.h5")], tty=False)

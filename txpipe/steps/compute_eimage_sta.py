@@ -217,13 +217,14 @@ def compute_eimage_sta_step(
         overlap = hp.overlap if hp is not None else 0
         log.info("eimage_started", path=str(stream.path), window_samples=n, n_units=len(chosen),
                  chunk_samples=chunk, memory_bytes=memory_bytes(min(chunk, n), overlap, len(chosen), width))
-        with state.counter(n, unit="sample") as bar:  # progress through the session, in window samples
+        with state.counter(math.ceil(n / fs), unit="s") as bar:  # progress in seconds of the window
             shown = 0
 
             def on_chunk(done: int, total: int) -> None:
                 nonlocal shown
-                bar.update(done - shown)
-                shown = done
+                now = math.ceil(done / fs) if done >= total else int(done / fs)
+                bar.update(now - shown)
+                shown = now
 
             res = _k.stream_eimage(lambda a, b: stream.read(a, b), n, mcs.N_SENSORS, spikes, (lo, hi), hp, chunk,
                                    on_chunk=on_chunk, read_into=lambda a, b, out: stream.read(a, b, out))
