@@ -240,6 +240,27 @@ class EImageSums:
         return self.full
 
 
+@dataclass(frozen=True)
+class _Spikes:
+    """All units' sorted spike samples in one array (``flat``), unit u's at ``offsets[u]:offsets[u+1]``."""
+
+    per_unit: list[np.ndarray]
+    flat: np.ndarray
+    offsets: np.ndarray
+
+    @classmethod
+    def of(cls, per_unit: list[np.ndarray]) -> "_Spikes":
+        offsets = np.concatenate([[0], np.cumsum([s.size for s in per_unit])]).astype(np.int64)
+        return cls(per_unit, np.concatenate(per_unit) if per_unit else np.zeros(0, np.int64), offsets)
+
+    def meeting(self, start: int, stop: int, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per unit, the index range ``[first, last)`` into :attr:`flat` of the spikes whose window
+        ``[s+lo, s+hi)`` meets the rows ``[start, stop)``."""
+        first = np.array([o + np.searchsorted(x, start - hi + 1) for o, x in zip(self.offsets, self.per_unit)], np.int64)
+        last = np.array([o + np.searchsorted(x, stop - lo) for o, x in zip(self.offsets, self.per_unit)], np.int64)
+        return first, last
+
+
 def stream_eimage(
     read: BlockReader,
     n_samples: int,
@@ -298,20 +319,18 @@ def stream_eimage(
             raise ValueError(f"read({a}, {b}) returned shape {x.shape}, expected {(b - a, n_channels)}")
         return x
 
-    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    all_spikes = np.concatenate(sp) if sp else np.zeros(0, np.int64)
+    spk = _Spikes.of(sp)
 
     def add(buf: np.ndarray, row0: int, n_rows: int) -> None:
         t0 = time.perf_counter()
         # per unit, the spikes whose window [s+lo, s+hi) meets [row0, row0+n_rows)
-        first = np.array([o + np.searchsorted(s, row0 - hi + 1) for o, s in zip(offsets, sp)], np.int64)
-        last = np.array([o + np.searchsorted(s, row0 + n_rows - lo) for o, s in zip(offsets, sp)], np.int64)
+        first, last = spk.meeting(row0, row0 + n_rows, lo, hi)
         if kern == "numba" and n_rows * n_channels >= PAR_MIN_VALUES:
-            _nb()["add_windows_par"](buf, row0, n_rows, all_spikes, first, last, lo, width, acc)
+            _nb()["add_windows_par"](buf, row0, n_rows, spk.flat, first, last, lo, width, acc)
         else:
             for u in range(n_units):
                 if last[u] > first[u]:
-                    add_windows(buf, row0, n_rows, all_spikes[first[u]:last[u]], lo, acc[u], kernel=kern)
+                    add_windows(buf, row0, n_rows, spk.flat[first[u]:last[u]], lo, acc[u], kernel=kern)
         res.add_seconds += time.perf_counter() - t0
 
     if kern == "numba" and highpass is not None:
@@ -432,9 +451,7 @@ def _stream_fused(read: BlockReader, read_into: Callable[[int, int, np.ndarray],
     nb = _nb()
     sos, zi, pad, overlap = hp.sos, hp.zi, hp.padlen, hp.overlap
     width = hi - lo
-    counts = np.array([s.size for s in sp], np.int64)
-    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    all_spikes = np.concatenate(sp) if sp else np.zeros(0, np.int64)
+    spk = _Spikes.of(sp)
     t_read = t_f = 0.0
 
     def get(a: int, b: int, out: np.ndarray | None = None) -> np.ndarray:
@@ -513,11 +530,10 @@ def _stream_fused(read: BlockReader, read_into: Callable[[int, int, np.ndarray],
                     post[:, :n_channels] = 2.0 * tail[-1].astype(np.float64) - tail[-2::-1]
                 p_after = 0 if final else min(p + b - a, overlap)
                 f0, f1 = a - p, (n if final else b - p_after)  # the rows this step finalises
-                ufirst = np.array([o + np.searchsorted(x, f0 - hi + 1) for o, x in zip(offsets, sp)], np.int64)
-                ulast = np.array([o + np.searchsorted(x, f1 - lo) for o, x in zip(offsets, sp)], np.int64)
+                ufirst, ulast = spk.meeting(f0, f1, lo, hi)
                 if running:  # steps share the carried state: one at a time, in order
                     finish(running, done_rows)
-                args = (raw, a, final, post, sos, zi, zf0, zf1, fw, p, all_spikes, ufirst, ulast, lo, width, acc, sub,
+                args = (raw, a, final, post, sos, zi, zf0, zf1, fw, p, spk.flat, ufirst, ulast, lo, width, acc, sub,
                         overlap)
                 running = [workers.submit(run_block_range, *args, bounds[k], bounds[k + 1], tiles[k])
                            for k in range(n_threads)]
